@@ -1,0 +1,189 @@
+"""Loads and validates the variants/modes catalogue (`fixtures/variants.yaml` by default)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from harness.errors import ConfigError
+from harness.models import DRIVER_KINDS, DriverLogs, DriverSpec, Identity, ImageOverride, Mode, Variant
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "variants.yaml"
+
+_IDENTITY = {"type": "string", "pattern": r"^[^/\s]+/[^/\s]+$"}
+_MANIFEST = {"type": "object", "required": ["apiVersion", "kind", "metadata"]}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "baseline", "modes", "variants"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "kfp-conformance/v1"},
+        "kind": {"const": "Catalogue"},
+        "baseline": {"type": "string"},
+        "modes": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["description", "ci_overlay", "product_overlay", "cluster_scoped"],
+                "additionalProperties": False,
+                "properties": {
+                    "description": {"type": "string"},
+                    "ci_overlay": {"type": "string", "minLength": 1},
+                    "product_overlay": {"type": "string", "minLength": 1},
+                    "cluster_scoped": {"type": "string", "minLength": 1},
+                    "prerequisites": {"type": "array", "items": {"type": "string"}},
+                    "multi_user": {"type": "boolean"},
+                    "tls": {"type": "boolean"},
+                    "user_namespace": {"type": "string"},
+                    "workflow_service_account": {"type": "string"},
+                    "timeouts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
+                    "profile_resources": {"type": "array", "items": _MANIFEST},
+                },
+            },
+        },
+        "variants": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["description", "driver"],
+                "additionalProperties": False,
+                "properties": {
+                    "description": {"type": "string"},
+                    "source": {"type": "string"},
+                    "driver": {
+                        "type": "object",
+                        "required": ["kind", "identities", "logs", "image"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "kind": {"enum": list(DRIVER_KINDS)},
+                            "image": {"type": "string"},
+                            "image_required": {"type": "boolean"},
+                            "carriers": {"type": "array", "items": {"type": "string"}},
+                            "identities": {
+                                "type": "object",
+                                "minProperties": 1,
+                                "additionalProperties": {"type": "array", "items": _IDENTITY},
+                            },
+                            "logs": {
+                                "type": "object",
+                                "required": ["where", "container"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "where": {"enum": ["pod", "agent-pod", "deployment"]},
+                                    "container": {"type": "string"},
+                                    "files": {"type": "string"},
+                                    "namespace": {"type": "string"},
+                                    "name": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                    "images": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name"],
+                            "additionalProperties": False,
+                            "properties": {"name": {"type": "string"}, "new_name": {"type": "string"},
+                                           "new_tag": {"type": "string"}},
+                        },
+                    },
+                    "profile_resources": {"type": "array", "items": _MANIFEST},
+                    "expected_differences": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    baseline: str
+    modes: dict[str, Mode]
+    variants: dict[str, Variant]
+    mode_profile_resources: dict[str, tuple[dict[str, Any], ...]]
+
+    def variant(self, name: str) -> Variant:
+        if name not in self.variants:
+            raise ConfigError(self.path, f"unknown variant {name!r}",
+                              f"choose one of {', '.join(self.variants)} or add it to the config")
+        return self.variants[name]
+
+    def mode(self, name: str) -> Mode:
+        if name not in self.modes:
+            raise ConfigError(self.path, f"unknown mode {name!r}",
+                              f"choose one of {', '.join(self.modes)} or add it to the config")
+        return self.modes[name]
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return Path(explicit or os.environ.get("KFPC_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read, schema-validate and type the catalogue. Any problem is one ConfigError naming the field."""
+    file = config_path(path)
+    if not file.is_file():
+        raise ConfigError(str(file), "config file not found", "pass --config PATH or set KFPC_CONFIG")
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(file), f"not valid YAML: {str(exc).splitlines()[0]}") from exc
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(raw))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(str(file), f"{where}: {error.message}")
+    modes = {name: _mode(name, body) for name, body in raw["modes"].items()}
+    variants = {name: _variant(name, body) for name, body in raw["variants"].items()}
+    if raw["baseline"] not in variants:
+        raise ConfigError(str(file), f"baseline {raw['baseline']!r} is not a declared variant")
+    for variant in variants.values():
+        unknown = set(variant.driver.identities) - set(modes) - {"*"}
+        if unknown:
+            raise ConfigError(str(file), f"variants/{variant.name}/driver/identities: unknown mode(s) "
+                              f"{', '.join(sorted(unknown))}")
+    profile = {name: tuple(body.get("profile_resources", [])) for name, body in raw["modes"].items()}
+    return Config(str(file), raw["baseline"], modes, variants, profile)
+
+
+def _mode(name: str, body: dict[str, Any]) -> Mode:
+    return Mode(
+        name=name, description=body["description"], ci_overlay=body["ci_overlay"],
+        product_overlay=body["product_overlay"], cluster_scoped=body["cluster_scoped"],
+        prerequisites=tuple(body.get("prerequisites", [])), multi_user=body.get("multi_user", False),
+        tls=body.get("tls", False), user_namespace=body.get("user_namespace", "kubeflow"),
+        workflow_service_account=body.get("workflow_service_account", "pipeline-runner"),
+        timeouts=dict(body.get("timeouts", {})),
+    )
+
+
+def _variant(name: str, body: dict[str, Any]) -> Variant:
+    driver = body["driver"]
+    identities = {
+        mode: tuple(Identity(*ref.split("/", 1)) for ref in refs) for mode, refs in driver["identities"].items()
+    }
+    logs = driver["logs"]
+    return Variant(
+        name=name, description=body["description"], source=body.get("source", ""),
+        driver=DriverSpec(
+            kind=driver["kind"], identities=identities,
+            logs=DriverLogs(where=logs["where"], container=logs["container"], files=logs.get("files", ""),
+                            namespace=logs.get("namespace", ""), name=logs.get("name", "")),
+            image=driver["image"], image_required=driver.get("image_required", True),
+            carriers=tuple(driver.get("carriers", [])),
+        ),
+        images=tuple(ImageOverride(i["name"], i.get("new_name", ""), i.get("new_tag", ""))
+                     for i in body.get("images", [])),
+        profile_resources=tuple(body.get("profile_resources", [])),
+        expected_differences=tuple(body.get("expected_differences", [])),
+    )

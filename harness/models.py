@@ -1,0 +1,196 @@
+"""Frozen data types shared by every stage: variants, modes, sources, renders and findings.
+
+Pure data: no I/O here. Loaders live in config.py, sources.py and render.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+DRIVER_KINDS = ("pod", "executor-plugin", "central-service")
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A Kubernetes ServiceAccount. `namespace` may be the placeholder `{profile}` (each profile namespace)."""
+
+    namespace: str
+    name: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def bind(self, profile_namespace: str) -> Identity:
+        return Identity(self.namespace.replace("{profile}", profile_namespace), self.name)
+
+
+@dataclass(frozen=True)
+class DriverLogs:
+    """Where a variant promises its driver logs (read by the live collector and the comparison)."""
+
+    where: str  # pod | agent-pod | deployment
+    container: str
+    files: str = ""  # an in-container log directory, e.g. /kfp/log
+    namespace: str = ""  # for where=deployment
+    name: str = ""  # Deployment name for where=deployment
+
+
+@dataclass(frozen=True)
+class ImageOverride:
+    name: str  # image reference as it appears in the render (without tag)
+    new_name: str = ""
+    new_tag: str = ""
+
+    def apply(self, image: str) -> str:
+        repo, tag = split_image(image)
+        if repo != self.name:
+            return image
+        return f"{self.new_name or repo}:{self.new_tag or tag}" if (self.new_tag or tag) else (self.new_name or repo)
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """`repo[:tag][@digest]` -> (repo, tag-or-digest); a port in the registry host is not a tag."""
+    if "@" in image:
+        repo, digest = image.split("@", 1)
+        return repo, "@" + digest
+    slash = image.rfind("/")
+    colon = image.rfind(":")
+    if colon > slash:
+        return image[:colon], image[colon + 1 :]
+    return image, ""
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    kind: str  # one of DRIVER_KINDS
+    identities: dict[str, tuple[Identity, ...]]  # mode id (or "*") -> identities the driver acts as
+    logs: DriverLogs
+    image: str  # the driver image reference as it appears in the product manifests
+    image_required: bool = True  # the tree's driver image is a placeholder: live installs need an override
+    # in-cluster objects that carry the driver (Deployment, ConfigMap) by kind/name, for reports
+    carriers: tuple[str, ...] = ()
+
+    def identities_for(self, mode: str) -> tuple[Identity, ...]:
+        return self.identities.get(mode) or self.identities.get("*", ())
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    source: str  # path, git URL@ref, or "" (taken from --sources DIR/<name>)
+    driver: DriverSpec
+    images: tuple[ImageOverride, ...] = ()
+    # per-profile-namespace objects the profile controller (sync.py) creates in multi-user mode, as manifests
+    profile_resources: tuple[dict[str, Any], ...] = ()
+    expected_differences: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    description: str
+    ci_overlay: str  # path inside a KFP tree
+    product_overlay: str
+    cluster_scoped: str  # applied before the overlay
+    prerequisites: tuple[str, ...] = ()
+    multi_user: bool = False
+    tls: bool = False
+    user_namespace: str = "kubeflow"
+    workflow_service_account: str = "pipeline-runner"
+    timeouts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved KFP tree. `commit` is recorded in every output."""
+
+    variant: str
+    path: str
+    origin: str  # path:..., git:URL@ref, sources-dir:...
+    commit: str
+    ref: str = ""
+    repository: str = ""
+    dirty: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of a check. `expected` marks a declared difference (e.g. the driver transport)."""
+
+    id: str
+    severity: Severity
+    category: str
+    mode: str
+    variants: tuple[str, ...]
+    subject: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    expected: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        data["variants"] = list(self.variants)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(
+            id=data["id"], severity=Severity(data["severity"]), category=data["category"], mode=data["mode"],
+            variants=tuple(data["variants"]), subject=data["subject"], message=data["message"],
+            evidence=data.get("evidence", {}), expected=data.get("expected", False),
+        )
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity is Severity.ERROR and not self.expected
+
+
+TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
+ORACLE = "oracle"  # expected value comes from the local kfp.local run
+SAME_AS_BASELINE = "same-as-baseline"  # expected value is whatever the baseline variant produced
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A pipeline every variant must run identically, from our catalogue or KFP's own corpus.
+
+    `expected_outputs` maps a task path (e.g. `root/chain/add-2` or `for-loop-1[0]/print-op`) to
+    {output name: literal value | ORACLE | SAME_AS_BASELINE}. `skips` maps `<variant>.<mode>` (either part
+    may be `*`) to the reason it cannot run there: reported as skipped, never dropped.
+    """
+
+    name: str
+    origin: str  # "catalogue" or "corpus"
+    pipeline_file: str  # compiled pipeline IR YAML that the live tier submits
+    arguments: dict[str, Any] = field(default_factory=dict)
+    expected_state: str = "SUCCEEDED"
+    modes: tuple[str, ...] = ()  # empty = every mode
+    tags: tuple[str, ...] = ()
+    expected_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failing_tasks: tuple[str, ...] = ()
+    driver_outputs: tuple[str, ...] = ()  # pod-spec-patch, cached-decision, condition, iteration-count
+    skips: dict[str, str] = field(default_factory=dict)
+    upstream_path: str = ""  # for corpus scenarios: the file's path inside the KFP tree
+    description: str = ""
+
+    def skip_reason(self, variant: str, mode: str) -> str | None:
+        if self.modes and mode not in self.modes:
+            return f"scenario applies to modes {', '.join(self.modes)} only"
+        for key in (f"{variant}.{mode}", f"{variant}.*", f"*.{mode}", "*.*"):
+            if key in self.skips:
+                return self.skips[key]
+        return None

@@ -1,0 +1,109 @@
+"""Resolve a KFP source tree: a local path, a git URL with a ref, or `<sources dir>/<variant>`.
+
+The commit of every source is recorded in every output. Git URLs are cloned into a cache (one shallow
+checkout per URL and ref) and never touch the user's own checkouts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import yaml
+
+from harness.errors import CommandFailedError, CommandTimeoutError, SourceError
+from harness.models import Source
+from harness.proc import Runner
+
+_GIT_URL = re.compile(r"^(https?://|ssh://|git://|file://|git@)")
+
+
+def parse_git_spec(spec: str) -> tuple[str, str] | None:
+    """`URL@REF` or `URL#REF` -> (url, ref); None if spec is not a git URL."""
+    if not _GIT_URL.match(spec):
+        return None
+    if "#" in spec:
+        url, ref = spec.rsplit("#", 1)
+        return url, ref
+    prefix = "git@" if spec.startswith("git@") else ""
+    rest = spec[len(prefix):]
+    if "@" not in rest.split("://", 1)[-1]:
+        raise SourceError(f"git source {spec!r} has no ref", "write it as URL@REF, e.g. https://github.com/kubeflow/pipelines@master")
+    url, ref = rest.rsplit("@", 1)
+    if not ref:
+        raise SourceError(f"git source {spec!r} has an empty ref", "write it as URL@REF")
+    return prefix + url, ref
+
+
+def resolve_source(
+    spec: str,
+    variant: str,
+    *,
+    sources_dir: Path | None = None,
+    cache_dir: Path,
+    runner: Runner | None = None,
+) -> Source:
+    runner = runner or Runner()
+    if not spec:
+        if sources_dir is None:
+            raise SourceError(f"no source for variant {variant!r}",
+                              f"pass --variant {variant}=PATH_OR_GIT_URL@REF, or --sources DIR (env KFPC_SOURCES)")
+        tree = Path(sources_dir) / variant
+        if not tree.is_dir():
+            raise SourceError(f"{tree} does not exist (variant {variant!r} under --sources {sources_dir})",
+                              f"add a {variant}/ tree to that directory or pass --variant {variant}=PATH")
+        return _local(tree, variant, f"sources-dir:{sources_dir}", runner)
+    git = parse_git_spec(spec)
+    if git:
+        return _clone(git[0], git[1], variant, cache_dir, runner)
+    tree = Path(spec).expanduser()
+    if not tree.is_dir():
+        raise SourceError(f"source path {spec} for variant {variant!r} does not exist",
+                          "point --variant NAME=PATH at a KFP checkout")
+    return _local(tree, variant, f"path:{tree}", runner)
+
+
+def _check_tree(tree: Path, variant: str) -> None:
+    if not (tree / "manifests" / "kustomize").is_dir():
+        raise SourceError(f"{tree} is not a KFP tree (no manifests/kustomize) for variant {variant!r}",
+                          "point the source at the root of a kubeflow/pipelines checkout")
+
+
+def _local(tree: Path, variant: str, origin: str, runner: Runner) -> Source:
+    tree = tree.resolve()
+    _check_tree(tree, variant)
+    commit, ref, repository, dirty = "", "", "", None
+    if (tree / ".git").exists():
+        commit = runner.run(["git", "-C", str(tree), "rev-parse", "HEAD"], timeout=30).stdout.strip()
+        ref = runner.run(["git", "-C", str(tree), "rev-parse", "--abbrev-ref", "HEAD"], timeout=30).stdout.strip()
+        status = runner.run(["git", "-C", str(tree), "status", "--porcelain"], timeout=60).stdout
+        dirty = bool(status.strip())
+        remote = runner.run(["git", "-C", str(tree), "remote", "get-url", "origin"], timeout=30, check=False)
+        repository = remote.stdout.strip() if remote.returncode == 0 else ""
+    elif (tree / "SOURCE.yaml").is_file():
+        # Exported trees (like ../shared/kfp-trees) carry their provenance in SOURCE.yaml.
+        meta = yaml.safe_load((tree / "SOURCE.yaml").read_text()) or {}
+        commit, ref, repository = str(meta.get("commit", "")), str(meta.get("ref", "")), str(meta.get("repository", ""))
+    return Source(variant=variant, path=str(tree), origin=origin, commit=commit or "unknown", ref=ref,
+                  repository=repository, dirty=dirty)
+
+
+def _clone(url: str, ref: str, variant: str, cache_dir: Path, runner: Runner) -> Source:
+    key = hashlib.sha256(f"{url}@{ref}".encode()).hexdigest()[:16]
+    dest = Path(cache_dir) / "git" / key
+    fix = (f"check the URL and the ref {ref!r} (and the network), or clone it yourself and pass "
+           f"--variant {variant}=PATH")
+    try:
+        if not (dest / ".git").exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            runner.run(["git", "init", "-q", str(dest)], timeout=30)
+            runner.run(["git", "-C", str(dest), "remote", "add", "origin", url], timeout=30)
+        runner.run(["git", "-C", str(dest), "fetch", "-q", "--depth", "1", "origin", ref], timeout=600, fix=fix)
+        runner.run(["git", "-C", str(dest), "checkout", "-q", "--force", "--detach", "FETCH_HEAD"], timeout=120)
+    except (CommandFailedError, CommandTimeoutError) as exc:
+        raise SourceError(f"cannot fetch {url} at {ref!r}: {exc.problem}", fix) from None
+    commit = runner.run(["git", "-C", str(dest), "rev-parse", "HEAD"], timeout=30).stdout.strip()
+    _check_tree(dest, variant)
+    return Source(variant=variant, path=str(dest.resolve()), origin=f"git:{url}@{ref}", commit=commit, ref=ref,
+                  repository=url, dirty=False)

@@ -1,0 +1,1 @@
+"""The pytest layer over the harness library (registered through the pytest11 entry point)."""
