@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 # Subcommand modules, in the order `--help` lists them. Adding a command is one line here.
 COMMANDS = (
     "harness.commands.static",
+    "harness.commands.matrix",
 )
 
 

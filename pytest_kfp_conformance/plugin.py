@@ -1,16 +1,100 @@
-"""pytest plugin: the `--kfpc-*` option group, markers and session fixtures over the harness library."""
+"""pytest plugin: the `--kfpc-*` option group, markers and the static-tier fixtures.
+
+A thin layer over the harness library: options become the same `Selection` the CLI builds, and the
+static checks in `scenarios/test_static.py` call the same check functions as `kfp-conformance static`.
+Option problems are raised as `pytest.UsageError` from `pytest_configure`, one sentence each.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+from typing import Any
+
 import pytest
+
+from harness.errors import HarnessError
+
+SELECTION_KEY = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kfpc", "kfp-conformance")
     group.addoption("--kfpc-config", default=None, help="variants/modes catalogue (env KFPC_CONFIG)")
+    group.addoption("--kfpc-variant", action="append", default=[], metavar="NAME[=SOURCE]",
+                    help="variant to include, optionally with its source; repeatable (default: all)")
+    group.addoption("--kfpc-sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
+                    help="directory with one KFP tree per variant (env KFPC_SOURCES)")
+    group.addoption("--kfpc-mode", action="append", default=[], help="install mode; repeatable (default: all)")
+    group.addoption("--kfpc-remote-bases", default=os.environ.get("KFPC_REMOTE_BASES"), metavar="DIR",
+                    help="offline mirror of kustomize remote bases (env KFPC_REMOTE_BASES)")
+    group.addoption("--kfpc-cache-dir", default=None, metavar="DIR", help="clones and renders cache")
+    group.addoption("--kfpc-out", default="out", metavar="DIR", help="output directory for evidence")
+    group.addoption("--kfpc-all-pairs", action="store_true", help="compare every pair of variants")
+    group.addoption("--kfpc-self-check", action="store_true", help="compare each variant's tree with itself")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for marker in ("static: static tier (no cluster)", "live: needs a cluster (kind or existing)",
                    "variant(name): the variant under test", "mode(name): the install mode under test"):
         config.addinivalue_line("markers", marker)
+    if config.getoption("--kfpc-all-pairs") and config.getoption("--kfpc-self-check"):
+        raise pytest.UsageError("--kfpc-all-pairs and --kfpc-self-check exclude each other: pick one")
+
+
+def selection_namespace(config: pytest.Config) -> argparse.Namespace:
+    """The pytest options as the CLI's selection arguments."""
+    return argparse.Namespace(
+        config=config.getoption("--kfpc-config"), variant=config.getoption("--kfpc-variant"),
+        sources=config.getoption("--kfpc-sources"), mode=config.getoption("--kfpc-mode"),
+        remote_bases=config.getoption("--kfpc-remote-bases"), cache_dir=config.getoption("--kfpc-cache-dir"),
+        out=config.getoption("--kfpc-out"),
+    )
+
+
+def kfpc_selection_for(config: pytest.Config) -> Any:
+    """Resolve the selection once per session (sources and binaries are checked before any test runs)."""
+    if SELECTION_KEY not in config.stash:
+        from harness.commands.common import resolve_selection
+
+        try:
+            config.stash[SELECTION_KEY] = resolve_selection(selection_namespace(config))
+        except HarnessError as exc:
+            raise pytest.UsageError(exc.line()) from None
+    return config.stash[SELECTION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Expand `static_case` into one test per (check, mode, variant pair) — ids `[check-mode-base..other]`."""
+    if "static_case" not in metafunc.fixturenames:
+        return
+    from harness.static import iter_checks, variant_pairs
+    from harness.static_checks import MODELESS
+
+    config = metafunc.config
+    selection = kfpc_selection_for(config)
+    pairs = variant_pairs(selection, all_pairs=config.getoption("--kfpc-all-pairs"),
+                          self_check=config.getoption("--kfpc-self-check"))
+    cases, ids = [], []
+    for name, _check in iter_checks():
+        modes = selection.modes[:1] if name in MODELESS else selection.modes
+        for mode in modes:
+            for pair in pairs:
+                cases.append((name, mode.name, pair))
+                ids.append(f"{name}-{'all' if name in MODELESS else mode.name}-{pair.label}")
+    metafunc.parametrize("static_case", cases, ids=ids)
+
+
+@pytest.fixture(scope="session")
+def kfpc_selection(pytestconfig: pytest.Config) -> Any:
+    return kfpc_selection_for(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def kfpc_static_context(kfpc_selection: Any) -> Any:
+    """Every (variant, mode, overlay) rendered once per session."""
+    from harness.static import StaticContext, render_all
+
+    ctx = StaticContext(kfpc_selection)
+    render_all(ctx)
+    return ctx

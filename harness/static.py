@@ -1,0 +1,214 @@
+"""The static conformance tier: renders, inventory diffs, validation, RBAC, cross-checks, orphans and
+compiled-workflow comparison over the selected variants and modes, without a cluster.
+
+Writes `static.json` (machine-readable) and `static.md` (a reviewer's summary). Each check is a
+function over the renders; the pytest layer (`scenarios/test_static.py`) calls the same functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.commands.common import Selection
+from harness.models import Finding, Mode, Severity, Variant
+from harness.render import InstallRender
+
+SCHEMA_VERSION = "1.0"
+OVERLAYS = ("ci", "product")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two variants compared in one mode; `base` is the reference (the baseline when it is selected)."""
+
+    base: Variant
+    other: Variant
+
+    @property
+    def label(self) -> str:
+        return f"{self.base.name}..{self.other.name}"
+
+
+@dataclass
+class StaticContext:
+    selection: Selection
+    renders: dict[tuple[str, str, str], InstallRender] = field(default_factory=dict)  # (variant, mode, which)
+
+    def render(self, variant: str, mode: str, which: str = "ci") -> InstallRender:
+        return self.renders[(variant, mode, which)]
+
+    def tree(self, variant: str) -> Path:
+        return Path(self.selection.sources[variant].path)
+
+
+def variant_pairs(selection: Selection, *, all_pairs: bool = False, self_check: bool = False) -> list[Pair]:
+    """Baseline against every other variant (or every pair); `self_check` compares each tree with itself."""
+    variants = selection.variants
+    if self_check:
+        return [Pair(v, v) for v in variants]
+    if all_pairs:
+        return [Pair(a, b) for a, b in combinations(variants, 2)]
+    base = selection.config.variant(selection.baseline)
+    return [Pair(base, v) for v in variants if v.name != base.name]
+
+
+def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2) -> None:
+    """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part)."""
+    sel = ctx.selection
+    jobs = [(v.name, m, which) for v in sel.variants for m in sel.modes for which in overlays]
+    # Cluster-scoped renders are shared by the modes of a tree; render them first so threads don't race.
+    for variant in {v.name for v in sel.variants}:
+        for cluster_scoped in {m.cluster_scoped for m in sel.modes}:
+            sel.renderer.render(ctx.tree(variant), cluster_scoped)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(lambda job: sel.renderer.render_install(ctx.tree(job[0]), job[1], job[2]), jobs)
+        for (variant, mode, which), result in zip(jobs, results):
+            ctx.renders[(variant, mode.name, which)] = result
+
+
+# A check takes the context, the pairs and one mode, and returns findings plus data for static.json.
+Check = Callable[[StaticContext, list[Pair], Mode], tuple[list[Finding], dict[str, Any]]]
+
+
+@dataclass
+class StaticResult:
+    findings: list[Finding]
+    data: dict[str, Any]
+    json_path: Path
+    markdown_path: Path
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.blocking else 0
+
+
+def iter_checks() -> Iterator[tuple[str, Check]]:
+    from harness import static_checks
+
+    yield from static_checks.CHECKS.items()
+
+
+def run_static(selection: Selection, *, all_pairs: bool = False, self_check: bool = False,
+               overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = ()) -> StaticResult:
+    from harness import static_checks
+
+    started = time.monotonic()
+    ctx = StaticContext(selection)
+    render_all(ctx, overlays)
+    timings: dict[str, float] = {"render": time.monotonic() - started}
+    pairs = variant_pairs(selection, all_pairs=all_pairs, self_check=self_check)
+    findings: list[Finding] = []
+    data: dict[str, Any] = {}
+    for name, check in iter_checks():
+        if only and name not in only:
+            continue
+        check_started = time.monotonic()
+        if name in static_checks.MODELESS:  # e.g. compiled workflows: one pass per variant pair
+            found, details = check(ctx, pairs, selection.modes[0])
+            findings.extend(found)
+            data[name] = details
+        else:
+            for mode in selection.modes:
+                found, details = check(ctx, pairs, mode)
+                findings.extend(found)
+                data.setdefault(name, {})[mode.name] = details
+        timings[f"check:{name}"] = time.monotonic() - check_started
+    findings.sort(key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
+    timings["total"] = time.monotonic() - started
+    # kustomize time as seen by the subprocess boundary (renders run in threads, so this can exceed wall time)
+    timings["kustomize_process_seconds"] = sum(r.seconds for r in selection.renderer.runner.log
+                                               if "kustomize" in r.argv)
+    document = static_document(ctx, pairs, findings, data)
+    document["timings"] = {k: round(v, 3) for k, v in sorted(timings.items())}
+    out = selection.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "static.json"
+    json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    md_path = out / "static.md"
+    md_path.write_text(static_markdown(document))
+    return StaticResult(findings, document, json_path, md_path)
+
+
+def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Finding],
+                    data: dict[str, Any]) -> dict[str, Any]:
+    sel = ctx.selection
+    blocking = [f for f in findings if f.blocking]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "kfp-conformance", "version": __version__, **sel.renderer.versions()},
+        "config": sel.config.path,
+        "baseline": sel.baseline,
+        "modes": [m.name for m in sel.modes],
+        "pairs": [p.label for p in pairs],
+        "sources": {name: src.to_dict() for name, src in sorted(sel.sources.items())},
+        "renders": {f"{v}.{m}.{w}": {"cluster_scoped": r.cluster_scoped.summary(), "overlay": r.overlay.summary(),
+                                      "resources": len(r.manifests)}
+                    for (v, m, w), r in sorted(ctx.renders.items())},
+        **data,
+        "findings": [f.to_dict() for f in findings],
+        "summary": {
+            "findings": len(findings),
+            "blocking": len(blocking),
+            "by_severity": dict(sorted(Counter(f.severity.value for f in findings).items())),
+            "by_category": dict(sorted(Counter(f.category for f in findings).items())),
+            "expected": sum(1 for f in findings if f.expected),
+            "verdict": "fail" if blocking else "pass",
+        },
+    }
+
+
+_SEVERITY_ORDER = {Severity.ERROR.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
+
+
+def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
+    """A reviewer's summary: verdict, sources with commits, blocking findings first, then the rest."""
+    summary = doc["summary"]
+    lines = [
+        "# kfp-conformance static tier",
+        "",
+        f"**Verdict: {'FAIL' if summary['blocking'] else 'PASS'}** — {summary['blocking']} blocking finding(s), "
+        f"{summary['findings']} finding(s) in all ({summary['expected']} declared expected). "
+        f"Modes: {', '.join(doc['modes'])}. Pairs: {', '.join(doc['pairs']) or 'none'}.",
+        "",
+        "## Sources",
+        "",
+        "| variant | repository | ref | commit | origin |",
+        "|---|---|---|---|---|",
+    ]
+    for name, src in doc["sources"].items():
+        lines.append(f"| {name} | {src['repository']} | {src['ref']} | `{src['commit'][:12]}` | {src['origin']} |")
+    tool = doc["tool"]
+    lines += ["", f"Rendered with kubectl {tool.get('kubectl')} / kustomize {tool.get('kustomize')} "
+                  f"(pinned: {tool.get('pinned')}).", ""]
+    lines += ["## Findings by category", "", "| category | error | warning | info |", "|---|---|---|---|"]
+    table: dict[str, Counter[str]] = {}
+    for f in doc["findings"]:
+        table.setdefault(f["category"], Counter())[f["severity"]] += 1
+    for category, counts in sorted(table.items()):
+        lines.append(f"| {category} | {counts['error']} | {counts['warning']} | {counts['info']} |")
+    ordered = sorted(doc["findings"], key=lambda f: (_SEVERITY_ORDER[f["severity"]], f["category"], f["mode"]))
+    for title, keep in (("Blocking findings", lambda f: f["severity"] == "error" and not f["expected"]),
+                        ("Warnings", lambda f: f["severity"] == "warning" and not f["expected"]),
+                        ("Declared expected differences", lambda f: f["expected"])):
+        chosen = [f for f in ordered if keep(f)]
+        if not chosen:
+            continue
+        lines += ["", f"## {title} ({len(chosen)})", ""]
+        for f in chosen[:max_per_section]:
+            lines.append(f"- `{f['id']}` [{f['mode']}] {', '.join(f['variants'])} — **{f['subject']}**: {f['message']}")
+        if len(chosen) > max_per_section:
+            lines.append(f"- … {len(chosen) - max_per_section} more in static.json")
+    return "\n".join(lines) + "\n"

