@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 COMMANDS = (
     "harness.commands.static",
     "harness.commands.matrix",
+    "harness.commands.images",
 )
 
 

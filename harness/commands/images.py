@@ -1,0 +1,44 @@
+"""`kfp-conformance images build`: build a variant's KFP images from its tree's Dockerfiles."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.commands.common import add_selection_args, resolve_selection
+from harness.errors import HarnessError
+from harness.images import build_commands, build_images, check_dockerfiles, load_image_builds
+from harness.proc import Runner
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("images", help="build KFP images from a variant's tree (docker)")
+    actions = parser.add_subparsers(dest="images_action", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="build (and optionally save) the images of one variant")
+    add_selection_args(build)
+    build.add_argument("--images-file", type=Path, help="image list (default fixtures/images.yaml)")
+    build.add_argument("--only", action="append", default=[], help="build only these images (e.g. driver)")
+    build.add_argument("--registry", help="registry prefix (default from the image list: kind-registry:5000)")
+    build.add_argument("--tag", help="image tag (default from the image list: latest)")
+    build.add_argument("--archive-dir", type=Path, help="also `docker save` each image there (for kind load)")
+    build.add_argument("--plan", action="store_true", help="print the docker commands, run nothing")
+    build.set_defaults(func=run_build)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    if len(args.variant) != 1:
+        raise HarnessError("images build takes exactly one --variant NAME[=SOURCE]",
+                           "run it once per variant (each tree builds its own images)")
+    selection = resolve_selection(args)
+    name = selection.variants[0].name
+    tree = Path(selection.sources[name].path)
+    builds = load_image_builds(args.images_file, registry=args.registry, tag=args.tag, only=args.only)
+    if args.plan:
+        check_dockerfiles(tree, builds)
+        for argv in build_commands(tree, builds, archive_dir=args.archive_dir):
+            print(" ".join(argv))
+        return 0
+    built = build_images(tree, builds, runner=Runner(), archive_dir=args.archive_dir)
+    print(f"images: built {len(built)} image(s) for {name}: {', '.join(built)}", file=sys.stderr)
+    return 0
