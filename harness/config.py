@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from harness.cluster.settings import LIVE_SCHEMA, LiveSettings, parse_live_settings
 from harness.errors import ConfigError
 from harness.models import DRIVER_KINDS, DriverLogs, DriverSpec, Identity, ImageOverride, Mode, Variant
 
@@ -26,6 +27,7 @@ SCHEMA: dict[str, Any] = {
         "apiVersion": {"const": "kfp-conformance/v1"},
         "kind": {"const": "Catalogue"},
         "baseline": {"type": "string"},
+        "live": LIVE_SCHEMA,  # optional: live-tier versions, URLs, timeouts (harness/cluster/settings.py)
         "modes": {
             "type": "object",
             "minProperties": 1,
@@ -112,6 +114,7 @@ class Config:
     modes: dict[str, Mode]
     variants: dict[str, Variant]
     mode_profile_resources: dict[str, tuple[dict[str, Any], ...]]
+    live: LiveSettings = field(default_factory=LiveSettings)
 
     def variant(self, name: str) -> Variant:
         if name not in self.variants:
@@ -153,7 +156,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             raise ConfigError(str(file), f"variants/{variant.name}/driver/identities: unknown mode(s) "
                               f"{', '.join(sorted(unknown))}")
     profile = {name: tuple(body.get("profile_resources", [])) for name, body in raw["modes"].items()}
-    return Config(str(file), raw["baseline"], modes, variants, profile)
+    return Config(str(file), raw["baseline"], modes, variants, profile, parse_live_settings(raw.get("live")))
 
 
 def _mode(name: str, body: dict[str, Any]) -> Mode:

@@ -171,6 +171,8 @@ class Scenario:
     `expected_outputs` maps a task path (e.g. `root/chain/add-2` or `for-loop-1[0]/print-op`) to
     {output name: literal value | ORACLE | SAME_AS_BASELINE}. `skips` maps `<variant>.<mode>` (either part
     may be `*`) to the reason it cannot run there: reported as skipped, never dropped.
+    `expected_outputs == {"*": {"*": SAME_AS_BASELINE}}` (every task path, every output) is the corpus
+    convention: no declared values exist, so each node output must equal the baseline variant's.
     """
 
     name: str
@@ -186,6 +188,12 @@ class Scenario:
     skips: dict[str, str] = field(default_factory=dict)
     upstream_path: str = ""  # for corpus scenarios: the file's path inside the KFP tree
     description: str = ""
+    # objects (Secret, ConfigMap manifests) created in the user namespace before the run, deleted after
+    setup: tuple[dict[str, Any], ...] = ()
+    # caching scenarios: submit the same pipeline this many times; expected_cache maps a task path to
+    # whether every repeat run must take it from the cache (driver output cached-decision)
+    repeat_runs: int = 1
+    expected_cache: dict[str, bool] = field(default_factory=dict)
 
     def skip_reason(self, variant: str, mode: str) -> str | None:
         if self.modes and mode not in self.modes:

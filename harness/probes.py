@@ -1,0 +1,273 @@
+"""Security probes run from a pod in a tenant namespace (multi-user mode) against each variant.
+
+Each probe is data (what to send, to which in-cluster target) plus a verdict over the response. The
+requests are built here (pure); a probe pod in the tenant namespace sends them and prints, per probe,
+only the status, the JSON keys and *indicators* (does the body look like a token, a key, a certificate?)
+with the body's hash and length — never the body. Targets are restricted to the cluster under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from harness.errors import HarnessError
+from harness.models import Finding, Severity, Variant
+
+TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+MAX_PROBES = 12
+PROBE_TIMEOUT_SECONDS = 5
+# Hosts a probe may target: in-cluster service DNS, pod IPs (filled in at run time), nothing else.
+_IN_CLUSTER = re.compile(r"^([a-z0-9-]+\.){2}svc(\.cluster\.local)?$|^\{agent_pod_ip\}$|^10\.|^172\.(1[6-9]|2\d|3[01])\.|^192\.168\.")
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    probe: str
+    description: str
+    method: str
+    url: str
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: str = "none"  # none | tenant-token (the pod's own SA token, added inside the pod)
+
+
+@dataclass(frozen=True)
+class ProbeResponse:
+    """What the probe pod reports: no body, only its shape and indicators."""
+
+    probe: str
+    status: int | None  # None: no HTTP response (refused, timeout, DNS)
+    error: str = ""
+    json_keys: tuple[str, ...] = ()
+    indicators: tuple[str, ...] = ()  # jwt, pem-key, pem-cert, file-content, execution-id, runs
+    body_sha256: str = ""
+    body_length: int = 0
+    message: str = ""  # a short, already redacted error message (e.g. "driver execution failed: ...")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeResponse:
+        return cls(probe=data["probe"], status=data.get("status"), error=data.get("error", ""),
+                   json_keys=tuple(data.get("json_keys", [])), indicators=tuple(data.get("indicators", [])),
+                   body_sha256=data.get("body_sha256", ""), body_length=data.get("body_length", 0),
+                   message=data.get("message", ""))
+
+
+@dataclass(frozen=True)
+class ProbeTargets:
+    tenant_namespace: str
+    other_namespace: str
+    driver_url: str  # "" when the variant has no network-reachable driver
+    kfp_api_url: str
+    other_run_id: str = "{other_run_id}"
+
+
+def driver_url(variant: Variant, manifests: list[dict[str, Any]]) -> str:
+    """The in-cluster URL of the driver endpoint, from the variant's facts and its render."""
+    kind = variant.driver.kind
+    if kind == "central-service":
+        deployment = next((m for m in manifests if m.get("kind") == "Deployment"
+                           and m["metadata"]["name"] == variant.driver.logs.name), None)
+        labels = ((deployment or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("labels")) or {}
+        for svc in (m for m in manifests if m.get("kind") == "Service"):
+            selector = svc.get("spec", {}).get("selector") or {}
+            if selector and all(labels.get(k) == v for k, v in selector.items()):
+                port = svc["spec"]["ports"][0]["port"]
+                return (f"http://{svc['metadata']['name']}.{svc['metadata'].get('namespace', 'kubeflow')}"
+                        f".svc.cluster.local:{port}/api/v1/template.execute")
+        raise HarnessError(f"no Service selects the {variant.driver.logs.name} Deployment in the render",
+                           "check the variant's driver facts in the config")
+    if kind == "executor-plugin":
+        for cm in (m for m in manifests if m.get("kind") == "ConfigMap"):
+            labels = cm["metadata"].get("labels") or {}
+            if labels.get("workflows.argoproj.io/configmap-type") == "ExecutorPlugin":
+                import yaml
+
+                sidecar = yaml.safe_load(cm["data"]["sidecar.container"]) or {}
+                port = sidecar.get("ports", [{}])[0].get("containerPort", 8080)
+                # the plugin listens on every interface of the workflow's agent pod (§3.2)
+                return f"http://{{agent_pod_ip}}:{port}/api/v1/template.execute"
+    return ""  # driver pods expose no endpoint
+
+
+def _driver_body(variant: Variant, args: dict[str, str]) -> str:
+    """The driver request in the variant's wire shape (§3.2 plugin envelope, §3.3 flat JSON with base64)."""
+    if variant.driver.kind == "central-service":
+        encoded = {k: base64.b64encode(v.encode()).decode() if k in ("component", "task", "container",
+                                                                      "kubernetes_config", "runtime_config") else v
+                   for k, v in args.items()}
+        return json.dumps(encoded, sort_keys=True)
+    plugin_args = {k: v for k, v in args.items() if k != "namespace"}
+    return json.dumps({"template": {"plugin": {"driver-plugin": {"args": plugin_args}}}}, sort_keys=True)
+
+
+def build_requests(variant: Variant, targets: ProbeTargets) -> list[ProbeRequest]:
+    base_args = {"type": "ROOT_DAG", "pipeline_name": "kfpc-probe", "run_id": "00000000-0000-0000-0000-00000000kfpc",
+                 "run_name": "kfpc-probe", "run_display_name": "kfpc-probe", "component": "{}", "task": "{}",
+                 "runtime_config": "{}", "namespace": targets.tenant_namespace,
+                 "ml_pipeline_server_address": "ml-pipeline.kubeflow", "ml_pipeline_server_port": "8887",
+                 "mlmd_server_address": "metadata-grpc-service.kubeflow", "mlmd_server_port": "8080"}
+    headers = {"Content-Type": "application/json"}
+    requests: list[ProbeRequest] = []
+    if targets.driver_url:
+        requests += [
+            ProbeRequest("driver-unauthenticated", "call the driver endpoint directly without credentials",
+                         "POST", targets.driver_url, _driver_body(variant, base_args), headers),
+            ProbeRequest("driver-cross-namespace", "ask the driver to act in another tenant's namespace",
+                         "POST", targets.driver_url,
+                         _driver_body(variant, {**base_args, "namespace": targets.other_namespace}), headers),
+            ProbeRequest("driver-file-read", f"a component value that asks the driver to read {TOKEN_FILE}",
+                         "POST", targets.driver_url,
+                         _driver_body(variant, {**base_args, "type": "CONTAINER", "component": f"@{TOKEN_FILE}",
+                                                "task": f"@{TOKEN_FILE}"}), headers),
+        ]
+    requests += [
+        ProbeRequest("kfp-cross-tenant-runs", "list another tenant's runs with this tenant's token", "GET",
+                     f"{targets.kfp_api_url}/apis/v2beta1/runs?namespace={targets.other_namespace}",
+                     auth="tenant-token"),
+        ProbeRequest("kfp-cross-tenant-run", "read another tenant's run (and its artifacts) with this tenant's token",
+                     "GET", f"{targets.kfp_api_url}/apis/v2beta1/runs/{targets.other_run_id}", auth="tenant-token"),
+    ]
+    for request in requests:
+        check_in_cluster(request.url)
+    if len(requests) > MAX_PROBES:
+        raise HarnessError(f"{len(requests)} probes exceed the bound of {MAX_PROBES}", "remove probes")
+    return requests
+
+
+def check_in_cluster(url: str) -> None:
+    host = urlparse(url.replace("{agent_pod_ip}", "agent-pod-ip.placeholder.svc")).hostname or ""
+    if not _IN_CLUSTER.match(host) and host != "agent-pod-ip.placeholder.svc":
+        raise HarnessError(f"probe target {host!r} is not inside the cluster under test",
+                           "probes may only target in-cluster Service DNS names or pod IPs")
+
+
+# --- verdicts -------------------------------------------------------------------------------------------
+def judge(request: ProbeRequest, response: ProbeResponse, *, variant: str, mode: str) -> Finding:
+    """One finding per probe: `security.<probe>` with severity error when the tenant gained something."""
+    fid = f"security.{request.probe}"
+    evidence = {"request": {"method": request.method, "url": request.url, "auth": request.auth},
+                "response": {k: v for k, v in asdict(response).items() if k != "probe"}}
+    subject = f"probe {request.probe} from the tenant namespace"
+
+    def finding(severity: Severity, message: str) -> Finding:
+        return Finding(fid, severity, "security", mode, (variant,), subject, message, evidence)
+
+    blocked = response.status is None or response.status in (401, 403)
+    if request.probe == "driver-file-read":
+        leaked = {"jwt", "pem-key", "pem-cert", "file-content"} & set(response.indicators)
+        if leaked:
+            return finding(Severity.ERROR, f"the driver returned file content ({', '.join(sorted(leaked))}; "
+                                           f"sha256 {response.body_sha256[:12]}, {response.body_length} bytes)")
+        return finding(Severity.INFO, "no file content came back" + (" (endpoint not reachable)" if blocked else ""))
+    if blocked:
+        how = response.error or f"HTTP {response.status}"
+        return finding(Severity.INFO, f"refused: {how}")
+    if request.probe == "driver-unauthenticated":
+        return finding(Severity.ERROR, f"the driver answered an unauthenticated request from a tenant pod "
+                                       f"(HTTP {response.status}); any tenant can drive executions")
+    if request.probe == "driver-cross-namespace":
+        if "execution-id" in response.indicators:
+            return finding(Severity.ERROR, "the driver created an execution in another tenant's namespace")
+        if "forbidden" in response.message.lower():
+            return finding(Severity.WARNING, "the driver accepted the other namespace and was stopped only by RBAC")
+        return finding(Severity.WARNING, f"the driver accepted a request naming another tenant's namespace "
+                                         f"(HTTP {response.status}); outcome: {response.message or 'no message'}")
+    if request.probe.startswith("kfp-cross-tenant"):
+        if response.status == 200:
+            return finding(Severity.ERROR, "another tenant's runs were readable with this tenant's token")
+        return finding(Severity.INFO, f"refused: HTTP {response.status}")
+    return finding(Severity.WARNING, f"unjudged probe response HTTP {response.status}")
+
+
+def not_applicable(probe: str, reason: str, *, variant: str, mode: str) -> Finding:
+    """A probe that cannot run against a variant is reported as not verified, never as passed."""
+    return Finding(f"security.{probe}", Severity.INFO, "security", mode, (variant,),
+                   f"probe {probe} from the tenant namespace", f"not verified: {reason}", {"status": "skipped"})
+
+
+def user_sa_taskresult_findings(sar: dict[str, bool], *, identity: str, variant: str, mode: str) -> list[Finding]:
+    """User code's ServiceAccount writing Argo task results: allowed means user code can forge results."""
+    findings = []
+    for check, allowed in sorted(sar.items()):
+        if allowed:
+            findings.append(Finding("security.user-sa-writes-task-results", Severity.WARNING, "security", mode,
+                                    (variant,), f"ServiceAccount {identity}",
+                                    f"user code's ServiceAccount may {check}: a task can forge driver/task results",
+                                    {"check": check}))
+    return findings
+
+
+# --- the probe pod ---------------------------------------------------------------------------------------
+# Runs inside the tenant namespace with python's standard library only; prints one JSON line per probe.
+PROBE_SCRIPT = r'''
+import hashlib, json, os, re, ssl, urllib.request
+probes = json.loads(os.environ["KFPC_PROBES"])
+token = open(os.environ.get("KFPC_TOKEN_FILE", "/var/run/secrets/kubernetes.io/serviceaccount/token")).read().strip()
+checks = {"jwt": r"eyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}", "pem-key": r"-----BEGIN [A-Z ]*PRIVATE KEY",
+          "pem-cert": r"-----BEGIN CERTIFICATE", "execution-id": r'"execution-id"\s*:\s*"\d+"',
+          "runs": r'"runs"\s*:\s*\['}
+for p in probes:
+    out = {"probe": p["probe"], "status": None}
+    url = p["url"].replace("{agent_pod_ip}", os.environ.get("AGENT_POD_IP", "0.0.0.0"))
+    headers = dict(p.get("headers") or {})
+    if p.get("auth") == "tenant-token":
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(url, data=p["body"].encode() if p.get("body") else None, headers=headers,
+                                 method=p["method"])
+    try:
+        with urllib.request.urlopen(req, timeout=PROBE_TIMEOUT, context=ssl._create_unverified_context()) as r:
+            status, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+    except Exception as e:
+        out["error"] = type(e).__name__ + ": " + str(getattr(e, "reason", e))[:120]
+        print(json.dumps(out), flush=True)
+        continue
+    text = body.decode("utf-8", "replace")
+    out.update(status=status, body_length=len(body), body_sha256=hashlib.sha256(body).hexdigest())
+    out["indicators"] = sorted(k for k, rx in checks.items() if re.search(rx, text))
+    if token and token in text:
+        out["indicators"].append("file-content")
+    try:
+        data = json.loads(text)
+        out["json_keys"] = sorted(data) if isinstance(data, dict) else []
+    except ValueError:
+        out["json_keys"] = []
+    if status >= 400 and not out["indicators"]:
+        out["message"] = re.sub(r"eyJ[\w.-]+", "<redacted>", text[:160])
+    print(json.dumps(out), flush=True)
+'''.replace("PROBE_TIMEOUT", str(PROBE_TIMEOUT_SECONDS))
+
+
+def probe_pod(requests: list[ProbeRequest], *, namespace: str, image: str, run_id: str,
+              service_account: str = "default-editor") -> dict[str, Any]:
+    """The Pod that sends the probes from inside the tenant namespace (labelled, bounded, no retries)."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"kfpc-probe-{run_id}"[:63], "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "kfp-conformance", "kfp-conformance/run": run_id},
+                     "annotations": {"sidecar.istio.io/inject": "true"}},
+        "spec": {
+            "serviceAccountName": service_account, "restartPolicy": "Never",
+            "activeDeadlineSeconds": PROBE_TIMEOUT_SECONDS * (len(requests) + 2) + 30,
+            "containers": [{
+                "name": "probe", "image": image, "command": ["python3", "-c", PROBE_SCRIPT],
+                "env": [{"name": "KFPC_PROBES", "value": json.dumps([asdict(r) for r in requests], sort_keys=True)}],
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False},
+            }],
+        },
+    }
+
+
+def parse_probe_log(text: str) -> list[ProbeResponse]:
+    responses = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            responses.append(ProbeResponse.from_dict(json.loads(line)))
+    return responses

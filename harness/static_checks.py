@@ -1,0 +1,47 @@
+"""The static tier's checks, by name. Each takes (context, variant pairs, mode) and returns findings and
+the data static.json keeps for it. `kfp-conformance static` and `scenarios/test_static.py` both run these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness import rbac, tlscheck
+from harness.models import Finding, Mode
+from harness.static import Check, Pair, StaticContext
+
+Result = tuple[list[Finding], dict[str, Any]]
+
+
+def _variants(pairs: list[Pair]) -> list[str]:
+    return sorted({v.name for pair in pairs for v in (pair.base, pair.other)})
+
+
+def check_rbac(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result:
+    manifests = {name: ctx.render(name, mode.name).manifests for name in _variants(pairs)}
+    return rbac.static_rbac(ctx.selection.config, mode, [(p.base, p.other) for p in pairs], manifests)
+
+
+def check_driver_transport_tls(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result:
+    """Which driver connections are plain HTTP (reported in TLS mode, where users expect encryption)."""
+    if not mode.tls:
+        return [], {}
+    findings: list[Finding] = []
+    data: dict[str, Any] = {}
+    for name in _variants(pairs):
+        workflows = Path(ctx.selection.sources[name].path) / "test_data" / "compiled-workflows"
+        conns = tlscheck.driver_connections(ctx.render(name, mode.name).manifests, workflows)
+        data[name] = {"driver_connections": conns,
+                      "tls_endpoints": [e.__dict__ | {"names": list(e.names)}
+                                        for e in tlscheck.tls_endpoints(ctx.render(name, mode.name).manifests)]}
+        findings.extend(tlscheck.plain_http_findings(conns, mode=mode.name, variant=name))
+    return findings, data
+
+
+CHECKS: dict[str, Check] = {
+    "rbac": check_rbac,
+    "tls-transport": check_driver_transport_tls,
+}
+# Checks that do not depend on the install mode run once (their findings carry mode "all").
+MODELESS: frozenset[str] = frozenset()
