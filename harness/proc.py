@@ -40,7 +40,7 @@ class Runner:
     """Runs commands. `env` overlays os.environ (never mutates it); `secrets` are redacted from errors."""
 
     env: Mapping[str, str] = field(default_factory=dict)
-    secrets: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list, repr=False)  # never in a repr or a traceback
     log: list[Result] = field(default_factory=list)
 
     def environ(self) -> dict[str, str]:

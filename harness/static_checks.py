@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness import rbac, tlscheck
+from harness import install_checks, rbac, tlscheck, workflows
 from harness.models import Finding, Mode
 from harness.static import Check, Pair, StaticContext
 
@@ -39,9 +39,27 @@ def check_driver_transport_tls(ctx: StaticContext, pairs: list[Pair], mode: Mode
     return findings, data
 
 
+def check_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result:
+    """The compiled-workflow goldens of each pair of trees, normalised across driver transports (modeless)."""
+    findings: list[Finding] = []
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        comparison = workflows.compare_compiled_workflows(
+            ctx.tree(pair.base.name), ctx.tree(pair.other.name), base_variant=pair.base.name,
+            other_variant=pair.other.name, mode="all")
+        findings.extend(comparison.findings())
+        data[pair.label] = comparison.summary()
+    return findings, data
+
+
 CHECKS: dict[str, Check] = {
+    "inventory": install_checks.CHECKS["inventory"],
+    "validate": install_checks.CHECKS["validate"],
     "rbac": check_rbac,
+    "crosscheck": install_checks.CHECKS["crosscheck"],
     "tls-transport": check_driver_transport_tls,
+    "orphans": install_checks.CHECKS["orphans"],
+    "workflows": check_compiled_workflows,
 }
 # Checks that do not depend on the install mode run once (their findings carry mode "all").
-MODELESS: frozenset[str] = frozenset()
+MODELESS: frozenset[str] = frozenset({"workflows"})

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from harness.models import Finding, Severity
+from harness.workflows import load_workflow
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,9 @@ def driver_connections(manifests: Iterable[dict[str, Any]], workflows_dir: Path 
     connections: dict[tuple[str, str], dict[str, str]] = {}
     if workflows_dir and workflows_dir.is_dir():
         for path in sorted(workflows_dir.glob("*.yaml")):
-            workflow = yaml.safe_load(path.read_text()) or {}
+            if "url:" not in path.read_text():  # cheap pre-filter: only HTTP templates carry a url
+                continue
+            workflow = load_workflow(path)
             for template in workflow.get("spec", {}).get("templates", []):
                 url = (template.get("http") or {}).get("url")
                 if url:

@@ -32,3 +32,35 @@ def kfp_trees() -> Path:
 def remote_bases() -> Path:
     """The offline mirror of kustomize remote bases (../shared/remote-bases)."""
     return _shared_path("KFPC_REMOTE_BASES", REPO.parent / "shared" / "remote-bases")
+
+
+@pytest.fixture(scope="session")
+def install_render(kfp_trees: Path, shared_renderer):
+    """`install_render(variant, mode, which="ci")` -> harness.render.InstallRender of a shared tree,
+    rendered once per session with the real pinned kustomize and the offline mirror."""
+    from harness.config import load_config
+
+    config = load_config()
+    renderer = shared_renderer
+    done: dict[tuple[str, str, str], object] = {}
+
+    def render(variant: str, mode: str, which: str = "ci"):
+        key = (variant, mode, which)
+        if key not in done:
+            done[key] = renderer.render_install(kfp_trees / variant, config.mode(mode), which)
+        return done[key]
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def shared_renderer(remote_bases: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One Renderer for the whole test session: renders are cached by content hash, so tests share them.
+
+    The cache lives in KFPC_CACHE_DIR when set (`.ci/run` sets it), else in a session temp dir.
+    """
+    from harness.render import Renderer
+
+    cache = Path(os.environ["KFPC_CACHE_DIR"]) / "tests" if os.environ.get("KFPC_CACHE_DIR") \
+        else tmp_path_factory.mktemp("render-cache")
+    return Renderer(mirror=remote_bases, cache_dir=cache)

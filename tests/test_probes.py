@@ -37,8 +37,8 @@ CONFIG = load_config()
 
 
 @pytest.fixture(scope="module")
-def mu_renders(kfp_trees: Path, remote_bases: Path, tmp_path_factory) -> dict:
-    renderer = Renderer(mirror=remote_bases, cache_dir=tmp_path_factory.mktemp("cache"))
+def mu_renders(kfp_trees: Path, shared_renderer: Renderer) -> dict:
+    renderer = shared_renderer
     mode = CONFIG.mode("multi-user")
     return {v: renderer.render_install(kfp_trees / v, mode).manifests for v in CONFIG.variants}
 

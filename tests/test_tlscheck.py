@@ -93,8 +93,8 @@ def test_findings_name_the_service_and_the_problem() -> None:
 
 
 @pytest.fixture(scope="module")
-def tls_renders(kfp_trees: Path, remote_bases: Path, tmp_path_factory) -> dict:
-    renderer = Renderer(mirror=remote_bases, cache_dir=tmp_path_factory.mktemp("cache"))
+def tls_renders(kfp_trees: Path, shared_renderer: Renderer) -> dict:
+    renderer = shared_renderer
     mode = load_config().mode("tls")
     return {v: renderer.render_install(kfp_trees / v, mode).manifests for v in ("driver-pod", "sidecar-plugin",
                                                                                 "central-driver")}

@@ -1,0 +1,135 @@
+"""Static migration check: what `kubectl apply` of one variant's render over another leaves behind.
+
+`kubectl apply` (without `--prune`) creates and updates, never deletes. So every object of the old
+install that the new render does not contain stays in the cluster (`migration.orphan`), including the
+per-profile-namespace objects the old variant's profile controller created in multi-user mode. Objects
+in both renders whose immutable fields differ make the apply itself fail (`migration.apply-conflict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from harness.config import Config
+from harness.inventory import describe, index_manifests
+from harness.models import Finding, Mode, Severity, Variant
+
+Manifest = dict[str, Any]
+PROFILE_ORIGIN = "kfp-conformance/origin"  # marks objects we expanded from the catalogue's profile_resources
+
+# Fields the API server refuses to change on update (group, kind) -> dotted paths. From the Kubernetes
+# API validation (apps/v1 selectors, Job selector+template, PVC spec, Service clusterIP, roleRef, CRD scope).
+IMMUTABLE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "Deployment"): ("spec.selector",),
+    ("apps", "ReplicaSet"): ("spec.selector",),
+    ("apps", "DaemonSet"): ("spec.selector",),
+    ("apps", "StatefulSet"): ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates",
+                              "spec.podManagementPolicy"),
+    ("batch", "Job"): ("spec.selector", "spec.template"),
+    ("", "Service"): ("spec.clusterIP",),
+    ("", "PersistentVolumeClaim"): ("spec.storageClassName", "spec.accessModes", "spec.volumeMode",
+                                    "spec.selector", "spec.volumeName"),
+    ("", "Secret"): ("type",),
+    ("rbac.authorization.k8s.io", "RoleBinding"): ("roleRef",),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): ("roleRef",),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"): ("spec.scope",),
+}
+_MISSING = object()
+
+
+def bind_profile_resources(resources: Iterable[Manifest], namespace: str) -> list[Manifest]:
+    """Catalogue templates -> objects in one profile namespace (`{profile}` replaced everywhere)."""
+
+    def bind(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: bind(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [bind(v) for v in value]
+        return value.replace("{profile}", namespace) if isinstance(value, str) else value
+
+    out = []
+    for template in resources:
+        obj = bind(template)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("namespace", namespace)
+        meta.setdefault("annotations", {})[PROFILE_ORIGIN] = "profile-controller"
+        out.append(obj)
+    return out
+
+
+def profile_objects(config: Config, variant: Variant, mode: Mode) -> list[Manifest]:
+    """What the Profile controller creates in the mode's user namespace for this variant (multi-user only):
+    the mode's own per-profile objects plus the variant's (`sync.py`)."""
+    if not mode.multi_user:
+        return []
+    templates = [*config.mode_profile_resources.get(mode.name, ()), *variant.profile_resources]
+    return bind_profile_resources(templates, mode.user_namespace)
+
+
+def _get(obj: Manifest, path: str) -> Any:
+    node: Any = obj
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def apply_conflicts(old: Manifest, new: Manifest) -> list[dict[str, Any]]:
+    """Immutable fields set in both versions with different values (unset means "defaulted": no conflict)."""
+    group = old.get("apiVersion", "").rpartition("/")[0]
+    conflicts = []
+    for path in IMMUTABLE_FIELDS.get((group, old.get("kind", "")), ()):
+        before, after = _get(old, path), _get(new, path)
+        if before is not _MISSING and after is not _MISSING and before != after:
+            conflicts.append({"path": path, "old": before, "new": after})
+    if old.get("immutable") is True and (old.get("data"), old.get("binaryData")) != (new.get("data"), new.get("binaryData")):
+        conflicts.append({"path": "data", "old": "(immutable)", "new": "(changed)"})
+    return conflicts
+
+
+def static_orphans(old_manifests: Iterable[Manifest], new_manifests: Iterable[Manifest], *,
+                   old_profile: Iterable[Manifest] = (), new_profile: Iterable[Manifest] = (),
+                   mode: str, variants: tuple[str, str], direction: str = "upgrade") -> list[Finding]:
+    """Findings for moving an install from `variants[0]` (old) to `variants[1]` (new) by `kubectl apply`.
+
+    `old_profile`/`new_profile` are the bound per-profile-namespace objects (see `profile_objects`).
+    """
+    old_from, new_to = variants
+    old_index = index_manifests(old_manifests)
+    new_index = index_manifests(new_manifests)
+    old_profile_index = index_manifests(old_profile)
+    new_profile_index = index_manifests(new_profile)
+    findings = []
+    for key in sorted((old_index.keys() | old_profile_index.keys()) - new_index.keys() - new_profile_index.keys()):
+        from_profile = key not in old_index
+        how = (f"the {old_from} profile controller created it in every profile namespace" if from_profile
+               else f"it is in the {old_from} render")
+        findings.append(Finding(
+            "migration.orphan", Severity.WARNING, "migration", mode, variants, describe(key),
+            f"`kubectl apply` of {new_to} over {old_from} leaves {describe(key)} behind: {how} and "
+            f"{new_to} does not manage it",
+            {"direction": direction, "group": key[0], "kind": key[1],
+             "origin": "profile-controller" if from_profile else "render",
+             "cleanup": f"kubectl delete {key[1].lower()} {key[3]}" + (f" -n {key[2]}" if key[2] else "")},
+        ))
+    for key in sorted(old_index.keys() & new_index.keys()):
+        conflicts = apply_conflicts(old_index[key], new_index[key])
+        if conflicts:
+            fields = ", ".join(c["path"] for c in conflicts)
+            findings.append(Finding(
+                "migration.apply-conflict", Severity.WARNING, "migration", mode, variants, describe(key),
+                f"`kubectl apply` of {new_to} over {old_from} fails on {describe(key)}: immutable field(s) "
+                f"{fields} change (delete and re-create it)",
+                {"direction": direction, "conflicts": conflicts},
+            ))
+    return findings
+
+
+def rollback_orphans(old_manifests: Iterable[Manifest], new_manifests: Iterable[Manifest], *,
+                     old_profile: Iterable[Manifest] = (), new_profile: Iterable[Manifest] = (),
+                     mode: str, variants: tuple[str, str]) -> list[Finding]:
+    """The reverse move: re-applying `variants[0]` over an install of `variants[1]`."""
+    return static_orphans(new_manifests, old_manifests, old_profile=new_profile, new_profile=old_profile,
+                          mode=mode, variants=(variants[1], variants[0]), direction="rollback")

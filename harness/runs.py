@@ -1,0 +1,100 @@
+"""Submit a scenario, wait for it, collect its evidence bundle at once (before Argo's 1h TTL deletes it).
+
+`run_scenario` is what `harness.live` and the pytest layer call per (variant, mode, scenario). The same
+compiled IR and the same arguments go to every variant. A run that does not finish in time still gets a
+`partial` bundle with the diagnostics that exist, so the report can say what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.bundle import bundle_dir
+from harness.collect import collect_run, write_run_bundle
+from harness.errors import ConfigError, HarnessError
+from harness.kfpapi import KfpSession
+from harness.kube import Kube
+from harness.models import TERMINAL_STATES, Mode, Scenario, Source, Variant
+from harness.rbaclive import Check, snapshot
+from harness.wait import Status, WaitTimeout, wait_for
+
+DEFAULT_RUN_TIMEOUT = 900
+
+
+@dataclass
+class RunContext:
+    """Everything one (variant, mode) needs to run scenarios. `cluster` is a harness.cluster ClusterHandle."""
+
+    cluster: Any
+    variant: Variant
+    mode: Mode
+    source: Source
+    kube: Kube
+    kfp: KfpSession
+    run_id: str  # the harness run id (experiment `kfpc-<run-id>`), not a KFP run id
+    timeouts: Mapping[str, int] = field(default_factory=dict)  # overrides mode.timeouts (key "run")
+    poll_interval: float = 5.0
+    rbac_checks: Sequence[Check] = ()
+    progress: Callable[[str], None] = lambda _line: None
+
+    @property
+    def run_timeout(self) -> int:
+        return int(self.timeouts.get("run") or self.mode.timeouts.get("run") or DEFAULT_RUN_TIMEOUT)
+
+    @property
+    def secrets(self) -> list[str]:
+        return [*self.kfp.secrets, *self.kube.secrets]
+
+
+def wait_for_run(ctx: RunContext, run_id: str) -> tuple[dict[str, Any], str]:
+    """Named condition `KFP run <id> reaches a terminal state` (harness.wait): (last run JSON, "" or why not).
+
+    A failing read is a pending status, not an error: the API may blip while the run goes on.
+    """
+    last: dict[str, Any] = {"run_id": run_id, "state": "UNKNOWN"}
+
+    def check() -> Status:
+        try:
+            last.clear()
+            last.update(ctx.kfp.get_run(run_id))
+        except HarnessError as exc:
+            last.setdefault("run_id", run_id)
+            last.setdefault("state", "UNKNOWN")
+            return Status(False, f"reading the run failed: {exc.line()}")
+        state = str(last.get("state") or "UNKNOWN")
+        return Status(state in TERMINAL_STATES, f"state {state}")
+
+    name = f"KFP run {run_id} reaches a terminal state ({', '.join(TERMINAL_STATES)})"
+    try:
+        wait_for(name, check, ctx.run_timeout, interval=ctx.poll_interval, progress=ctx.progress)
+    except WaitTimeout as exc:
+        return dict(last), f"{name}: not done within {ctx.run_timeout}s; last {exc.last.line}"
+    return dict(last), ""
+
+
+def run_scenario(ctx: RunContext, scenario: Scenario, out_dir: str | Path) -> Path:
+    """Submit `scenario.pipeline_file` with `scenario.arguments`, wait, collect; returns the bundle directory.
+
+    Skips are the caller's business (`scenario.skip_reason`): this function always runs.
+    """
+    pipeline = Path(scenario.pipeline_file)
+    if not pipeline.is_file():
+        raise ConfigError(str(pipeline), f"compiled pipeline of scenario {scenario.name} not found",
+                          "compile the scenario first (kfp-conformance scenarios)")
+    target = bundle_dir(out_dir, scenario.name, ctx.variant.name, ctx.mode.name)
+    started = datetime.now(timezone.utc)
+    submitted = ctx.kfp.submit(str(pipeline), scenario.arguments,
+                               run_name=f"{scenario.name}-{ctx.variant.name}-{ctx.mode.name}",
+                               experiment=f"kfpc-{ctx.run_id}")
+    run, problem = wait_for_run(ctx, submitted["run_id"])
+    run = {**submitted, **run, "namespace": ctx.mode.user_namespace}
+    rbac = snapshot(ctx.kube, ctx.rbac_checks) if ctx.rbac_checks else None
+    collected = collect_run(ctx.kube, ctx.variant, ctx.mode, run, secrets=ctx.secrets, window_start=started,
+                            rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None)
+    write_run_bundle(target, scenario, ctx.variant, ctx.mode, ctx.source, run, collected,
+                     status="partial" if problem else "complete", reason=problem, secrets=ctx.secrets)
+    return target

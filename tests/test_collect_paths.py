@@ -1,0 +1,49 @@
+"""Task paths and driver records from Argo status.nodes (pure: no cluster, nothing faked)."""
+
+from __future__ import annotations
+
+from harness.collect import nodes_to_records, task_paths
+
+
+def _node(node_id: str, display: str, template: str, node_type: str, children=(), phase="Succeeded", **extra):
+    return {"id": node_id, "displayName": display, "templateName": template, "type": node_type,
+            "phase": phase, "children": list(children), **extra}
+
+
+def test_retry_wrapped_driver_pods_keep_one_driver_record_and_task_path() -> None:
+    # driver-pod upstream adds templateDefaults.retryStrategy (kfp-variants.md §1.2): pods sit under Retry nodes
+    nodes = {n["id"]: n for n in [
+        _node("wf", "wf", "entrypoint", "DAG", ["r", "d"]),
+        _node("r", "root-driver", "system-dag-driver", "Retry", ["r0"],
+              outputs={"parameters": [{"name": "execution-id", "value": "7"}]}),
+        _node("r0", "root-driver(0)", "system-dag-driver", "Pod",
+              outputs={"parameters": [{"name": "execution-id", "value": "7"}]}),
+        _node("d", "root", "root", "DAG", ["pd", "p"]),
+        _node("pd", "print-driver", "system-container-driver", "Retry", ["pd0", "pd1"], phase="Succeeded"),
+        _node("pd0", "print-driver(0)", "system-container-driver", "Pod", phase="Error"),
+        _node("pd1", "print-driver(1)", "system-container-driver", "Pod"),
+        _node("p", "print", "system-container-executor", "DAG", ["pe"], phase="Failed"),
+        _node("pe", "executor", "system-container-impl", "Retry", ["pe0"], phase="Failed"),
+        _node("pe0", "executor(0)", "system-container-impl", "Pod", phase="Failed"),
+    ]}
+    paths = task_paths(nodes, "wf")
+    assert paths["pd0"] == paths["pd1"] == paths["pd"] == "root/print"
+    assert paths["pe0"] == "root/print"
+    tasks, drivers = nodes_to_records({"metadata": {"name": "wf"}, "status": {"nodes": nodes}}, {"p": "FAILED"})
+    assert [(d["task_path"], d["driver_type"], d["node_type"]) for d in drivers] == [
+        ("root", "ROOT_DAG", "Retry"), ("root/print", "CONTAINER", "Retry")]
+    assert drivers[0]["outputs"] == {"parameters": {"execution-id": "7"}}
+    assert {t["path"]: t["state"] for t in tasks} == {"root": "SUCCEEDED", "root/print": "FAILED"}
+
+
+def test_iteration_with_item_suffix_gets_index() -> None:
+    nodes = {n["id"]: n for n in [
+        _node("wf", "wf", "entrypoint", "DAG", ["d"]),
+        _node("d", "root", "root", "DAG", ["l"]),
+        _node("l", "for-loop-3", "comp-for-loop-3-iterator", "DAG", ["g"]),
+        _node("g", "iteration-iterations", "comp-for-loop-3-iteration", "TaskGroup", ["i0", "i1"]),
+        _node("i0", "iteration-iterations(0:a)", "comp-for-loop-3-iteration", "DAG"),
+        _node("i1", "iteration-iterations(1:b)", "comp-for-loop-3-iteration", "DAG"),
+    ]}
+    paths = task_paths(nodes, "wf")
+    assert (paths["i0"], paths["i1"]) == ("root/for-loop-3[0]", "root/for-loop-3[1]")
