@@ -10,6 +10,9 @@ import importlib.metadata
 
 import pytest
 
+# pytester drives the plugin's own tests (tests/test_static_pytest_layer.py)
+pytest_plugins = ["pytester"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     names = {ep.name for ep in importlib.metadata.entry_points(group="pytest11")}

@@ -16,8 +16,14 @@ from harness.errors import HarnessError
 # Subcommand modules, in the order `--help` lists them. Adding a command is one line here.
 COMMANDS = (
     "harness.commands.static",
+    "harness.commands.run",
+    "harness.commands.clusters",
     "harness.commands.matrix",
     "harness.commands.images",
+    "harness.commands.rbac",
+    "harness.commands.report",
+    "harness.commands.scenarios",
+    "harness.commands.migrate",
 )
 
 

@@ -50,15 +50,27 @@ class StaticContext:
         return Path(self.selection.sources[variant].path)
 
 
-def variant_pairs(selection: Selection, *, all_pairs: bool = False, self_check: bool = False) -> list[Pair]:
-    """Baseline against every other variant (or every pair); `self_check` compares each tree with itself."""
+def variant_pairs(selection: Selection, *, baseline_only: bool = False, self_check: bool = False) -> list[Pair]:
+    """Every pair of selected variants in config order (upstream first), or only the baseline against each
+    other variant; `self_check` compares each tree with itself."""
     variants = selection.variants
     if self_check:
         return [Pair(v, v) for v in variants]
-    if all_pairs:
-        return [Pair(a, b) for a, b in combinations(variants, 2)]
-    base = selection.config.variant(selection.baseline)
-    return [Pair(base, v) for v in variants if v.name != base.name]
+    if baseline_only:
+        base = selection.config.variant(selection.baseline)
+        return [Pair(base, v) for v in variants if v.name != base.name]
+    order = list(selection.config.variants)
+    ordered = sorted(variants, key=lambda v: order.index(v.name))
+    return [Pair(a, b) for a, b in combinations(ordered, 2)]
+
+
+def self_comparisons(findings: list[Finding]) -> list[Finding]:
+    """A self-check calibrates the comparison: only findings that compare a tree with itself count.
+
+    Per-tree properties (one variant: images, TLS wiring) and findings across several trees are left out;
+    the normal run reports them.
+    """
+    return [f for f in findings if len(f.variants) >= 2 and len(set(f.variants)) == 1]
 
 
 def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2) -> None:
@@ -101,7 +113,7 @@ def iter_checks() -> Iterator[tuple[str, Check]]:
     yield from static_checks.CHECKS.items()
 
 
-def run_static(selection: Selection, *, all_pairs: bool = False, self_check: bool = False,
+def run_static(selection: Selection, *, baseline_only: bool = False, self_check: bool = False,
                overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = ()) -> StaticResult:
     from harness import static_checks
 
@@ -109,7 +121,7 @@ def run_static(selection: Selection, *, all_pairs: bool = False, self_check: boo
     ctx = StaticContext(selection)
     render_all(ctx, overlays)
     timings: dict[str, float] = {"render": time.monotonic() - started}
-    pairs = variant_pairs(selection, all_pairs=all_pairs, self_check=self_check)
+    pairs = variant_pairs(selection, baseline_only=baseline_only, self_check=self_check)
     findings: list[Finding] = []
     data: dict[str, Any] = {}
     for name, check in iter_checks():
@@ -126,6 +138,11 @@ def run_static(selection: Selection, *, all_pairs: bool = False, self_check: boo
                 findings.extend(found)
                 data.setdefault(name, {})[mode.name] = details
         timings[f"check:{name}"] = time.monotonic() - check_started
+    omitted = 0
+    if self_check:
+        kept = self_comparisons(findings)
+        omitted = len(findings) - len(kept)
+        findings = kept
     findings.sort(key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
     timings["total"] = time.monotonic() - started
     # kustomize time as seen by the subprocess boundary (renders run in threads, so this can exceed wall time)
@@ -133,6 +150,9 @@ def run_static(selection: Selection, *, all_pairs: bool = False, self_check: boo
                                                if "kustomize" in r.argv)
     document = static_document(ctx, pairs, findings, data)
     document["timings"] = {k: round(v, 3) for k, v in sorted(timings.items())}
+    document["summary"]["self_check"] = self_check
+    if self_check:
+        document["summary"]["omitted_not_self_comparisons"] = omitted
     out = selection.out_dir
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "static.json"
@@ -183,6 +203,9 @@ def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
         f"{summary['findings']} finding(s) in all ({summary['expected']} declared expected). "
         f"Modes: {', '.join(doc['modes'])}. Pairs: {', '.join(doc['pairs']) or 'none'}.",
         "",
+        *([f"Self-check: each tree compared with itself; {summary.get('omitted_not_self_comparisons', 0)} "
+           "per-tree or cross-tree finding(s) left out (the normal run reports them).", ""]
+          if summary.get("self_check") else []),
         "## Sources",
         "",
         "| variant | repository | ref | commit | origin |",

@@ -30,7 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="offline mirror of kustomize remote bases (env KFPC_REMOTE_BASES)")
     group.addoption("--kfpc-cache-dir", default=None, metavar="DIR", help="clones and renders cache")
     group.addoption("--kfpc-out", default="out", metavar="DIR", help="output directory for evidence")
-    group.addoption("--kfpc-all-pairs", action="store_true", help="compare every pair of variants")
+    group.addoption("--kfpc-baseline-pairs", action="store_true",
+                    help="compare only the baseline against each other variant (default: every pair)")
     group.addoption("--kfpc-self-check", action="store_true", help="compare each variant's tree with itself")
 
 
@@ -38,8 +39,29 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in ("static: static tier (no cluster)", "live: needs a cluster (kind or existing)",
                    "variant(name): the variant under test", "mode(name): the install mode under test"):
         config.addinivalue_line("markers", marker)
-    if config.getoption("--kfpc-all-pairs") and config.getoption("--kfpc-self-check"):
-        raise pytest.UsageError("--kfpc-all-pairs and --kfpc-self-check exclude each other: pick one")
+    if config.getoption("--kfpc-baseline-pairs") and config.getoption("--kfpc-self-check"):
+        raise pytest.UsageError("--kfpc-baseline-pairs and --kfpc-self-check exclude each other: pick one")
+    validate_options(config)
+
+
+def validate_options(config: pytest.Config) -> None:
+    """Cheap checks of the selection options before collection (sources are resolved lazily)."""
+    from pathlib import Path
+
+    from harness.commands.common import parse_variant_args
+    from harness.config import load_config
+
+    try:
+        catalogue = load_config(config.getoption("--kfpc-config"))
+        parse_variant_args(config.getoption("--kfpc-variant"), catalogue)
+        for mode in config.getoption("--kfpc-mode"):
+            catalogue.mode(mode)
+    except HarnessError as exc:
+        raise pytest.UsageError(exc.line()) from None
+    for option in ("--kfpc-sources", "--kfpc-remote-bases"):
+        value = config.getoption(option)
+        if value and not Path(value).is_dir():
+            raise pytest.UsageError(f"{option} {value} is not a directory (point it at an existing directory)")
 
 
 def selection_namespace(config: pytest.Config) -> argparse.Namespace:
@@ -73,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     config = metafunc.config
     selection = kfpc_selection_for(config)
-    pairs = variant_pairs(selection, all_pairs=config.getoption("--kfpc-all-pairs"),
+    pairs = variant_pairs(selection, baseline_only=config.getoption("--kfpc-baseline-pairs"),
                           self_check=config.getoption("--kfpc-self-check"))
     cases, ids = [], []
     for name, _check in iter_checks():

@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "cross-checks, orphans and compiled-workflow comparison. Exit 0: no "
                                         "unexpected error findings; 1: findings; 2: bad input.")
     add_selection_args(parser)
-    parser.add_argument("--all-pairs", action="store_true", help="compare every pair of variants, not only the baseline "
-                                                                 "against the others")
+    parser.add_argument("--baseline-pairs", action="store_true",
+                        help="compare only the baseline against each other variant (default: every pair)")
     parser.add_argument("--self-check", action="store_true",
                         help="compare each variant's tree with itself (must give no unexpected finding)")
     parser.add_argument("--check", action="append", default=[], help="run only these checks (repeatable)")
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.static import run_static
 
     selection = resolve_selection(args)
-    result = run_static(selection, all_pairs=args.all_pairs, self_check=args.self_check, only=tuple(args.check))
+    result = run_static(selection, baseline_only=args.baseline_pairs, self_check=args.self_check, only=tuple(args.check))
     summary = result.data["summary"]
     print(f"static: {summary['findings']} findings ({summary['blocking']} blocking) over "
           f"{len(selection.variants)} variant(s) x {len(selection.modes)} mode(s) -> {result.json_path}, "
