@@ -1,0 +1,98 @@
+"""The provider interface every cluster backend implements, and the names and labels we give clusters."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+# Every cluster and object the harness creates carries these, so `clusters prune` can find leftovers.
+CLUSTER_PREFIX = "kfpc-"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kfp-conformance"
+RUN_LABEL = "kfp-conformance/run"
+# kind puts the name into container and host names (`<name>-control-plane`); keep it short.
+MAX_NAME = 32
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """How to reach one cluster. `kubeconfig` may be relative to the run's out dir (plans) or absolute."""
+
+    name: str
+    provider: str
+    kubeconfig: str
+    context: str
+
+    def kubectl(self) -> list[str]:
+        """The argv prefix every kubectl call against this cluster starts with."""
+        return ["kubectl", "--kubeconfig", self.kubeconfig, "--context", self.context]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def new_run_id() -> str:
+    """Eight hex characters: time-ordered, unique enough for concurrent runs on one host."""
+    return f"{int(time.time()) % 16**6:06x}{secrets.token_hex(1)}"
+
+
+def run_id_from_env() -> str | None:
+    """A run id shared by every xdist worker of one pytest run (or set explicitly with KFPC_RUN_ID)."""
+    explicit = os.environ.get("KFPC_RUN_ID")
+    if explicit:
+        return explicit
+    xdist = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    return xdist[:8] if xdist else None
+
+
+def cluster_name(run_id: str, variant: str, mode: str) -> str:
+    """`kfpc-<run-id>-<variant>-<mode>`, or a deterministic short form with a hash when too long."""
+    full = f"{CLUSTER_PREFIX}{run_id}-{variant}-{mode}"
+    if len(full) <= MAX_NAME:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:4]
+    short = f"{CLUSTER_PREFIX}{run_id[:8]}-{variant[:7]}-{mode[:5]}".rstrip("-")
+    return f"{short[: MAX_NAME - 5]}-{digest}"
+
+
+def cluster_labels(run_id: str) -> dict[str, str]:
+    return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run_id}
+
+
+@runtime_checkable
+class ClusterProvider(Protocol):
+    """A place clusters come from. Methods that touch the world run through `harness.proc.Runner`;
+    the `*_argv` methods are pure so `harness.plan` can print exactly what a run would execute."""
+
+    name: str
+    owns_clusters: bool  # False for `existing`: we never delete a cluster we did not create
+
+    def create_argv(self, handle: ClusterHandle, config_file: str, timeout: int) -> list[list[str]]: ...
+
+    def delete_argv(self, name: str) -> list[str]: ...
+
+    def handle(self, name: str, kubeconfig: str) -> ClusterHandle: ...
+
+    def create(self, handle: ClusterHandle, config_file: Path, timeout: int, cwd: Path) -> None: ...
+
+    def delete(self, name: str, timeout: int) -> None: ...
+
+    def exists(self, name: str) -> bool: ...
+
+    def list_owned(self) -> list[str]: ...
+
+    def export_logs(self, name: str, dest: Path) -> Path | None: ...
+
+    def kubeconfig(self, handle: ClusterHandle, cwd: Path) -> None: ...
+
+
+@runtime_checkable
+class ImageLoader(Protocol):
+    """Optional: a provider that can put locally built images onto its nodes."""
+
+    def load_argv(self, name: str, image: str) -> list[str]: ...

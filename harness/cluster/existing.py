@@ -1,0 +1,79 @@
+"""The `existing` provider: a kubeconfig context the user already has. We never create or delete it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from harness.cluster.base import ClusterHandle
+from harness.errors import ClusterError, CommandFailedError, CommandTimeoutError, HarnessError
+from harness.proc import Runner
+
+
+def validate_kubeconfig(kubeconfig: str, context: str | None) -> str:
+    """Check the file parses and names the context (or has a current one) before anything runs.
+
+    Returns the context to use. Reads the file only; no cluster is contacted here.
+    """
+    path = Path(kubeconfig).expanduser()
+    if not path.is_file():
+        raise HarnessError(f"kubeconfig {kubeconfig} does not exist", "pass --kubeconfig PATH (or set KUBECONFIG)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise HarnessError(f"kubeconfig {kubeconfig} is not valid YAML", "point --kubeconfig at a kubeconfig file") from None
+    if not isinstance(data, dict) or data.get("kind", "Config") != "Config":
+        raise HarnessError(f"kubeconfig {kubeconfig} is not a kubeconfig (kind: Config)",
+                           "point --kubeconfig at a kubeconfig file")
+    contexts = [c.get("name") for c in data.get("contexts") or [] if isinstance(c, dict)]
+    chosen = context or data.get("current-context") or ""
+    if not chosen:
+        raise HarnessError(f"kubeconfig {kubeconfig} has no current-context", "pass --context NAME")
+    if chosen not in contexts:
+        raise HarnessError(f"context {chosen!r} is not in {kubeconfig}",
+                           f"choose one of: {', '.join(c for c in contexts if c) or 'none defined'}")
+    return chosen
+
+
+class ExistingProvider:
+    name = "existing"
+    owns_clusters = False
+
+    def __init__(self, kubeconfig: str, context: str | None, runner: Runner | None = None) -> None:
+        self.kubeconfig_path = str(Path(kubeconfig).expanduser())
+        self.context = validate_kubeconfig(self.kubeconfig_path, context)
+        self.runner = runner or Runner()
+
+    def handle(self, name: str, kubeconfig: str = "") -> ClusterHandle:
+        return ClusterHandle(name=name, provider=self.name, kubeconfig=self.kubeconfig_path, context=self.context)
+
+    def create_argv(self, handle: ClusterHandle, config_file: str, timeout: int) -> list[list[str]]:
+        # Nothing to create: prove the context answers instead.
+        return [[*handle.kubectl(), "version", "-o", "json", f"--request-timeout={min(timeout, 60)}s"]]
+
+    def delete_argv(self, name: str) -> list[str]:
+        return []
+
+    def create(self, handle: ClusterHandle, config_file: Path, timeout: int, cwd: Path) -> None:
+        for argv in self.create_argv(handle, str(config_file), timeout):
+            try:
+                self.runner.run(argv, timeout=90, cwd=cwd)
+            except (CommandFailedError, CommandTimeoutError) as exc:
+                raise ClusterError(f"context {handle.context} in {handle.kubeconfig} does not answer: {exc.problem}",
+                                   "check the cluster is up and the kubeconfig is current") from None
+
+    def delete(self, name: str, timeout: int = 300) -> None:
+        """Never deletes a cluster we did not create."""
+
+    def exists(self, name: str) -> bool:
+        return True
+
+    def list_owned(self) -> list[str]:
+        return []
+
+    def export_logs(self, name: str, dest: Path) -> Path | None:
+        return None
+
+    def kubeconfig(self, handle: ClusterHandle, cwd: Path) -> None:
+        """The user's file is used in place."""

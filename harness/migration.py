@@ -1,0 +1,431 @@
+"""Migration of a live install between driver variants: the plan (PURE) and the verdict (PURE).
+
+The plan is a normal `harness.plan` install of the old variant (same commands as `kfp-conformance run`),
+followed by moves. A move applies the new variant's render in place, in the order a KFP release documents
+an upgrade: cluster-scoped resources, then the mode's overlay, then readiness. Both applies are the same
+server-side `kubectl apply` steps `harness.plan` builds for an install (`_PairBuilder.apply_file`), and
+**without `--prune`**: KFP's own upgrade docs use a plain `kubectl apply -k`, which never deletes, so the
+old variant's objects stay and are reported as orphans instead of disappearing silently. Only after the
+new Deployments roll out (and, in multi-user, the new variant's profile objects appear) does verification
+run. `harness.migrationlive` walks the plan; `verdict` judges what it recorded in `migration.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from harness.config import Config
+from harness.errors import HarnessError
+from harness.inventory import describe, index_manifests
+from harness.models import TERMINAL_STATES, Finding, Scenario, Severity
+from harness.orphans import profile_objects, static_orphans
+from harness.plan import (
+    PairInput,
+    Plan,
+    PlanOptions,
+    PlanStep,
+    build_plan,
+    digest_text,
+    plan_text,
+)
+from harness.render import resource_key
+
+MIGRATION_VERSION = "1.0"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "migration.schema.json"
+DEFAULT_SCENARIOS = ("single-component", "artifacts")
+IN_FLIGHT_SCENARIO = "long-running"
+IN_FLIGHT_SECONDS = 600  # long enough to still be running while the new render is applied and rolls out
+START_TIMEOUT = 300  # the in-flight run must reach RUNNING before the move starts
+MOVE_PHASES = ("images", "cluster-scoped", "overlay", "readiness")
+SUPPORTED = {("sidecar-plugin", "central-driver"), ("central-driver", "sidecar-plugin")}
+
+
+@dataclass
+class Move:
+    """One in-place change of variant, and the objects `kubectl apply` (no prune) is predicted to leave."""
+
+    name: str  # upgrade | rollback
+    from_variant: str
+    to_variant: str
+    orphans: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class MigrationPlan:
+    run_id: str
+    mode: str
+    variants: tuple[str, str]
+    rollback: bool
+    install: Plan  # the old variant's normal install (no scenarios)
+    steps: list[PlanStep]  # everything after the install, in order
+    moves: list[Move]
+    scenarios: dict[str, str]  # scenario name -> compiled pipeline path (relative to the out dir)
+    in_flight_seconds: int
+    files: dict[str, str] = field(default_factory=dict)  # the new variant's renders
+
+    @property
+    def pair(self) -> str:
+        return self.install.pairs[0].key
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"migration_version": MIGRATION_VERSION, "run_id": self.run_id, "mode": self.mode,
+                "variants": list(self.variants), "rollback": self.rollback, "scenarios": self.scenarios,
+                "in_flight": {"scenario": IN_FLIGHT_SCENARIO, "seconds": self.in_flight_seconds},
+                "install": self.install.to_dict(), "moves": [m.to_dict() for m in self.moves],
+                "steps": [s.to_dict() for s in self.steps],
+                "files": {path: digest_text(text) for path, text in sorted(self.files.items())}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_text(self) -> str:
+        old, new = self.variants
+        lines = [f"kfp-conformance migration plan {self.run_id}: {old} -> {new}"
+                 + (f" -> {old} (rollback)" if self.rollback else "") + f", mode {self.mode}",
+                 f"scenarios kept across the move: {', '.join(self.scenarios)}; in-flight run: "
+                 f"{IN_FLIGHT_SCENARIO} sleeping {self.in_flight_seconds}s", "", "install:",
+                 plan_text(self.install).rstrip(), "", "migration (kubectl apply without --prune: "
+                 "objects of the old variant stay and are reported as orphans):"]
+        for number, step in enumerate(self.steps, 1):
+            timeout = f" (timeout {step.timeout}s)" if step.timeout else ""
+            lines.append(f"  {number:2d}. [{step.phase}] {step.description}{timeout}")
+            if step.argv:
+                lines.append("      $ " + " ".join(step.argv))
+            if step.manifest:
+                lines.append(f"      file {step.manifest} {step.digest}")
+        for move in self.moves:
+            lines += ["", f"{move.name} {move.from_variant} -> {move.to_variant}: {len(move.orphans)} predicted "
+                      f"orphan(s), {len(move.conflicts)} apply conflict(s)"]
+            lines += [f"  orphan {o['subject']} ({o['origin']})" for o in move.orphans]
+            lines += [f"  conflict {c['subject']}: {c['message']}" for c in move.conflicts]
+        return "\n".join(lines) + "\n"
+
+
+def _predicted(findings: list[Finding], objects: dict[tuple[str, str, str, str], dict[str, Any]]
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The static findings as lookup records: what to GET in the cluster after the move."""
+    orphans, conflicts = [], []
+    for f in findings:
+        if f.id == "migration.orphan":
+            key = next((k for k in objects if describe(k) == f.subject), None)
+            obj = objects.get(key) if key else None
+            orphans.append({"subject": f.subject, "kind": f.evidence["kind"], "group": f.evidence["group"],
+                            "api_version": (obj or {}).get("apiVersion", ""),
+                            "namespace": key[2] if key else "", "name": key[3] if key else "",
+                            "origin": f.evidence["origin"], "cleanup": f.evidence["cleanup"]})
+        elif f.id == "migration.apply-conflict":
+            conflicts.append({"subject": f.subject, "message": f.message})
+    return orphans, conflicts
+
+
+def predict_move(config: Config, old: PairInput, new: PairInput, *, name: str) -> Move:
+    """Static orphans of applying `new` over `old` (harness.orphans), with each object's apiVersion/name."""
+    mode = old.mode
+    old_manifests = old.cluster_scoped + old.overlay
+    new_manifests = new.cluster_scoped + new.overlay
+    old_profile = profile_objects(config, old.variant, mode)
+    new_profile = profile_objects(config, new.variant, mode)
+    findings = static_orphans(old_manifests, new_manifests, old_profile=old_profile, new_profile=new_profile,
+                              mode=mode.name, variants=(old.variant.name, new.variant.name), direction=name)
+    objects = {**index_manifests(old_manifests), **index_manifests(old_profile)}
+    orphans, conflicts = _predicted(findings, objects)
+    return Move(name, old.variant.name, new.variant.name, orphans, conflicts)
+
+
+def _move_steps(config: Config, old: PairInput, new: PairInput, install: Plan, options: PlanOptions,
+                name: str, files: dict[str, str]) -> list[PlanStep]:
+    """The new variant's install steps for the SAME cluster: build its plan against the old cluster as an
+    existing one (so every argv targets it), then keep only the apply/readiness phases."""
+    handle = install.pairs[0].cluster
+    existing = dataclasses.replace(options, provider="existing", existing=handle)
+    new_plan = build_plan(config=config, pairs=[new], scenarios=[], options=existing)
+    pair = new_plan.pairs[0]
+    files.update(new_plan.files)
+    steps: list[PlanStep] = []
+    settings = config.live
+    already = set(install.pairs[0].local_images)
+    for image in pair.local_images:  # only images the old install did not push yet (the new driver)
+        if image in already or not settings.registry.enabled or options.provider != "kind":
+            continue
+        host_ref = image.replace(settings.registry.prefix, f"localhost:{settings.registry.host_port}/", 1)
+        steps += [PlanStep(pair.key, handle.name, "images", "command", f"tag the local build {image} for the "
+                           "registry's host port", argv=("docker", "tag", image, host_ref),
+                           timeout=settings.timeout("images")),
+                  PlanStep(pair.key, handle.name, "images", "command", f"push it; nodes pull it as {image}",
+                           argv=("docker", "push", host_ref), timeout=settings.timeout("images"))]
+    steps += [s for s in pair.steps if s.phase in MOVE_PHASES and s.action != "note"]
+    kubectl = tuple(handle.kubectl())
+    # only the variant's own per-namespace objects show that ITS profile sync ran (the mode's exist already)
+    common = index_manifests(profile_objects(config, dataclasses.replace(new.variant, profile_resources=()),
+                                             new.mode))
+    for obj in profile_objects(config, new.variant, new.mode):
+        meta = obj["metadata"]
+        if obj["kind"] not in ("ServiceAccount", "Role", "RoleBinding") or resource_key(obj) in common:
+            continue  # Secrets/ClusterRoles: SAs and role objects are enough to show the sync ran
+        kind = obj["kind"].lower()
+        steps.append(PlanStep(pair.key, handle.name, "profile-sync", "condition",
+                              f"wait for the {new.variant.name} profile controller to create {obj['kind']} "
+                              f"{meta['namespace']}/{meta['name']}",
+                              argv=(*kubectl, "get", kind, meta["name"], "-n", meta["namespace"], "-o", "name"),
+                              timeout=settings.timeout("profile"), target=f"{kind}/{meta['namespace']}/{meta['name']}",
+                              namespace=meta["namespace"],
+                              condition={"name": "object-exists", "kind": kind, "object": meta["name"],
+                                         "namespace": meta["namespace"]}))
+    return [dataclasses.replace(s, phase=f"{name}:{s.phase}") for s in steps]
+
+
+def _step(pair: str, cluster: str, phase: str, description: str, timeout: int = 0, **condition: Any) -> PlanStep:
+    return PlanStep(pair, cluster, phase, "migration", description, timeout=timeout, condition=condition)
+
+
+def build_migration_plan(*, config: Config, old: PairInput, new: PairInput, scenarios: list[Scenario],
+                         options: PlanOptions, rollback: bool = False,
+                         in_flight_seconds: int = IN_FLIGHT_SECONDS) -> MigrationPlan:
+    """Install `old`, keep runs, move to `new` in place (and back with `rollback`), verify after each move."""
+    if old.mode.name != new.mode.name:
+        raise HarnessError(f"cannot migrate between modes ({old.mode.name} -> {new.mode.name})",
+                           "pick one --mode for both variants")
+    pair_names = (old.variant.name, new.variant.name)
+    if pair_names not in SUPPORTED:
+        raise HarnessError(f"migration {pair_names[0]} -> {pair_names[1]} is not supported",
+                           "use --from sidecar-plugin --to central-driver (add --rollback for the reverse)")
+    if in_flight_seconds < 1:
+        raise HarnessError(f"--in-flight-seconds {in_flight_seconds} must be positive", "pass e.g. 600")
+    names = [s.name for s in scenarios]
+    if IN_FLIGHT_SCENARIO in names:
+        raise HarnessError(f"{IN_FLIGHT_SCENARIO} is the in-flight run, not a kept scenario",
+                           "drop it from --scenario")
+    if not scenarios:
+        raise HarnessError("a migration needs at least one scenario whose runs are kept", "pass --scenario NAME")
+    install = build_plan(config=config, pairs=[old], scenarios=[], options=options)
+    install.pairs[0].steps = [s for s in install.pairs[0].steps if s.phase not in ("access", "scenario")]
+    pair = install.pairs[0]
+    cluster = pair.cluster.name
+    run_timeout = old.mode.timeouts.get("run", 900)
+    files: dict[str, str] = {}
+    steps: list[PlanStep] = []
+    moves: list[Move] = []
+    sequence = [("upgrade", old, new)] + ([("rollback", new, old)] if rollback else [])
+    steps.append(_step(pair.key, cluster, "before", f"run {', '.join(names)} on {old.variant.name}; keep run ids "
+                       "and outputs (bundles in migration/before/)", run_timeout * len(names),
+                       name="run-scenarios", stage="before", variant=old.variant.name, scenarios=names))
+    for name, source, target in sequence:
+        move = predict_move(config, source, target, name=name)
+        moves.append(move)
+        steps.append(_step(pair.key, cluster, f"{name}:in-flight", f"start {IN_FLIGHT_SCENARIO} "
+                           f"(sleeps {in_flight_seconds}s) on {source.variant.name}; wait until it is RUNNING",
+                           START_TIMEOUT, name="start-in-flight", move=name, variant=source.variant.name,
+                           scenario=IN_FLIGHT_SCENARIO, seconds=in_flight_seconds))
+        steps.append(_step(pair.key, cluster, f"{name}:snapshot", "read every kept run (v2beta1 GET + Argo node "
+                           "outputs) just before the move", 120, name="snapshot-old-runs", move=name,
+                           variant=source.variant.name))
+        if name == "rollback":
+            # the rollback re-applies the old variant's render, already written by the install
+            steps += [dataclasses.replace(s, phase=f"rollback:{s.phase}") for s in pair.steps
+                      if s.phase in ("cluster-scoped", "overlay", "readiness")]
+            steps += _rollback_profile_sync(config, source, target, install, options, files)
+        else:
+            steps += _move_steps(config, source, target, install, options, name, files)
+        steps.append(_step(pair.key, cluster, f"{name}:verify", f"wait for the in-flight {IN_FLIGHT_SCENARIO} run "
+                           "to end (SUCCEEDED, or FAILED with a clear error; still running = error)",
+                           in_flight_seconds + run_timeout, name="wait-in-flight", move=name,
+                           variant=target.variant.name))
+        steps.append(_step(pair.key, cluster, f"{name}:verify", "re-read every kept run: still readable, task "
+                           "states and outputs unchanged", 120, name="reread-old-runs", move=name,
+                           variant=target.variant.name))
+        steps.append(_step(pair.key, cluster, f"{name}:verify", f"run {', '.join(names)} on {target.variant.name} "
+                           f"(new runs must pass; bundles in migration/{name}/)", run_timeout * len(names),
+                           name="run-scenarios", stage=name, move=name, variant=target.variant.name,
+                           scenarios=names))
+        steps.append(_step(pair.key, cluster, f"{name}:verify", f"look up the {len(move.orphans)} object(s) "
+                           f"{source.variant.name} leaves behind (predicted by harness.orphans)", 120,
+                           name="orphans", move=name, variant=target.variant.name))
+    steps += [s for s in pair.steps if s.phase == "cleanup"]
+    pair.steps = [s for s in pair.steps if s.phase != "cleanup"]
+    compiled = {s.name: s.pipeline_file for s in scenarios}
+    return MigrationPlan(options.run_id, old.mode.name, pair_names, rollback, install, steps, moves, compiled,
+                         in_flight_seconds, files)
+
+
+def _rollback_profile_sync(config: Config, source: PairInput, target: PairInput, install: Plan,
+                           options: PlanOptions, files: dict[str, str]) -> list[PlanStep]:
+    steps = _move_steps(config, source, target, install, options, "rollback", {})
+    return [s for s in steps if s.phase == "rollback:profile-sync"]
+
+
+# --- recorded data ----------------------------------------------------------------------------------------
+def run_record(run: dict[str, Any], node_outputs: dict[str, Any] | None = None, scenario: str = "") -> dict[str, Any]:
+    """What must survive a move, from a v2beta1 run (and its Argo node outputs): state, error, task states
+    and outputs keyed by task id. Times of reading are not part of it, so two reads compare equal."""
+    tasks = {}
+    for task in (run.get("run_details") or {}).get("task_details") or []:
+        tasks[task.get("task_id", "")] = {"name": task.get("display_name", ""), "state": task.get("state", ""),
+                                          "outputs": task.get("outputs") or {}}
+    record = {"scenario": scenario, "state": run.get("state") or "UNKNOWN", "finished_at": run.get("finished_at"),
+              "error": run.get("error"), "tasks": tasks}
+    if node_outputs is not None:
+        record["node_outputs"] = node_outputs
+    return record
+
+
+def new_record(plan: MigrationPlan) -> dict[str, Any]:
+    return {"schema_version": MIGRATION_VERSION, "run_id": plan.run_id, "mode": plan.mode,
+            "variants": list(plan.variants), "rollback": plan.rollback, "status": "partial",
+            "reason": "not finished", "runs": [],
+            "moves": [{"name": m.name, "from": m.from_variant, "to": m.to_variant, "before": {}, "after": {},
+                       "in_flight": {}, "new_runs": [], "orphans": []} for m in plan.moves]}
+
+
+def validate_record(data: dict[str, Any]) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise HarnessError(f"migration record invalid at {where}: {exc.message}",
+                           "regenerate it with kfp-conformance migrate") from None
+
+
+# --- verdict ----------------------------------------------------------------------------------------------
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    diff = DeepDiff(before, after, ignore_order=True, verbose_level=2)
+    lines = []
+    for kind, entries in diff.to_dict().items():
+        items = entries.items() if isinstance(entries, dict) else ((e, "") for e in entries)
+        for path, detail in items:
+            lines.append(f"{kind}: {path} {json.dumps(detail, default=str)[:200]}".rstrip())
+    return sorted(lines)
+
+
+def _not_verified(fid: str, mode: str, variants: tuple[str, ...], subject: str, reason: str) -> Finding:
+    return Finding(fid, Severity.INFO, "migration", mode, variants, subject, f"not verified: {reason}",
+                   {"status": "skipped"})
+
+
+def verdict(record: dict[str, Any]) -> list[Finding]:
+    """Findings over a recorded migration: old runs kept, in-flight run ended, new runs pass, orphans."""
+    mode = record["mode"]
+    findings: list[Finding] = []
+    if record.get("status") != "complete":
+        findings.append(Finding("migration.incomplete", Severity.ERROR, "migration", mode,
+                                tuple(record["variants"]), "migration " + " -> ".join(record["variants"]),
+                                f"the migration did not finish: {record.get('reason') or 'no reason recorded'}",
+                                {"status": record.get("status")}))
+    for move in record["moves"]:
+        variants = (move["from"], move["to"])
+        findings += _old_run_findings(move, mode, variants)
+        findings += _in_flight_findings(move, mode, variants)
+        findings += _new_run_findings(move, mode, variants)
+        findings += _orphan_findings(move, mode, variants)
+    return findings
+
+
+def _old_run_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]) -> list[Finding]:
+    before, after = move.get("before") or {}, move.get("after") or {}
+    if not before:
+        return [_not_verified("migration.old-run-preserved", mode, variants, f"{move['name']}: kept runs",
+                              "no runs were recorded before the move")]
+    out = []
+    for run_id, old in sorted(before.items()):
+        subject = f"KFP run {run_id} ({old.get('scenario') or 'run'})"
+        new = after.get(run_id)
+        evidence = {"move": move["name"], "run_id": run_id}
+        if new is None and not after:
+            out.append(_not_verified("migration.old-run-preserved", mode, variants, subject,
+                                     "the run was not read again after the move"))
+        elif new is None or "read_error" in new:
+            why = (new or {}).get("read_error") or "missing from the re-read"
+            out.append(Finding("migration.old-run-unreadable", Severity.ERROR, "migration", mode, variants, subject,
+                               f"after the {move['name']} the run is no longer readable: {why}", evidence))
+        elif changes := _changes(old, new):
+            out.append(Finding("migration.old-run-changed", Severity.ERROR, "migration", mode, variants, subject,
+                               f"after the {move['name']} the run's state, tasks or outputs changed "
+                               f"({len(changes)} difference(s))", {**evidence, "changes": changes}))
+        else:
+            out.append(Finding("migration.old-run-preserved", Severity.INFO, "migration", mode, variants, subject,
+                               f"readable after the {move['name']}; state {old.get('state')}, "
+                               f"{len(old.get('tasks') or {})} task(s) and their outputs unchanged", evidence))
+    return out
+
+
+def _in_flight_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]) -> list[Finding]:
+    flight = move.get("in_flight") or {}
+    fid = "migration.in-flight-run"
+    if not flight.get("run_id"):
+        return [_not_verified(fid, mode, variants, f"{move['name']}: in-flight run", "no run was in flight")]
+    subject = f"KFP run {flight['run_id']} ({flight.get('scenario', IN_FLIGHT_SCENARIO)}, in flight)"
+    state, message = flight.get("state") or "UNKNOWN", (flight.get("message") or "").strip()
+    evidence = {"move": move["name"], **{k: v for k, v in flight.items() if k != "message"}}
+    if flight.get("state_before") not in (None, "RUNNING"):
+        evidence["note"] = f"was {flight['state_before']} (not RUNNING) when the move began"
+    if state == "SUCCEEDED":
+        return [Finding(fid, Severity.INFO, "migration", mode, variants, subject,
+                        f"a run in flight during the {move['name']} completed (SUCCEEDED)", evidence)]
+    if state in TERMINAL_STATES and message:
+        return [Finding(fid, Severity.WARNING, "migration", mode, variants, subject,
+                        f"a run in flight during the {move['name']} ended {state}: {message}",
+                        {**evidence, "message": message})]
+    if state in TERMINAL_STATES:
+        return [Finding(fid, Severity.ERROR, "migration", mode, variants, subject,
+                        f"a run in flight during the {move['name']} ended {state} without a clear error", evidence)]
+    return [Finding(fid, Severity.ERROR, "migration", mode, variants, subject,
+                    f"a run in flight during the {move['name']} did not end: still {state} after "
+                    f"{flight.get('waited_seconds', '?')}s", evidence)]
+
+
+def _new_run_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]) -> list[Finding]:
+    runs = move.get("new_runs") or []
+    if not runs:
+        return [_not_verified("migration.new-run", mode, variants, f"{move['name']}: new runs",
+                              f"no run was submitted after the {move['name']}")]
+    out = []
+    for run in runs:
+        subject = f"KFP run {run.get('run_id') or '(not created)'} ({run['scenario']}, after {move['name']})"
+        evidence = {"move": move["name"], **run}
+        if run.get("state") == run.get("expected_state") and run.get("bundle_status", "complete") == "complete":
+            out.append(Finding("migration.new-run", Severity.INFO, "migration", mode, variants, subject,
+                               f"a new run on {move['to']} ended {run['state']} as expected", evidence))
+        else:
+            out.append(Finding("migration.new-run-failed", Severity.ERROR, "migration", mode, variants, subject,
+                               f"a new run on {move['to']} ended {run.get('state') or 'UNKNOWN'}, expected "
+                               f"{run.get('expected_state')}" + (f" ({run['reason']})" if run.get("reason") else ""),
+                               evidence))
+    return out
+
+
+def _orphan_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]) -> list[Finding]:
+    out = []
+    for orphan in move.get("orphans") or []:
+        evidence = {"move": move["name"], **{k: orphan[k] for k in ("origin", "cleanup") if k in orphan}}
+        subject = orphan["subject"]
+        if orphan.get("exists") is True:
+            out.append(Finding("migration.orphan", Severity.WARNING, "migration", mode, variants, subject,
+                               f"still in the cluster after the {move['name']} to {move['to']}, which does not "
+                               f"manage it ({orphan.get('origin')})", evidence))
+        elif orphan.get("exists") is False:
+            out.append(Finding("migration.orphan-absent", Severity.INFO, "migration", mode, variants, subject,
+                               f"predicted to be left behind by the {move['name']} but not in the cluster", evidence))
+        else:
+            out.append(_not_verified("migration.orphan", mode, variants, subject,
+                                     orphan.get("error") or "the object was not looked up"))
+    return out
+
+
+def findings_summary(findings: Iterable[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
+    return counts

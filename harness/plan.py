@@ -1,0 +1,492 @@
+"""PURE: selection x scenarios x options -> an ordered, serialisable `Plan` of live-tier steps.
+
+Nothing here runs a command or touches a cluster. Every step carries its argv (or the manifest file it
+applies, with a digest) and its effective timeout; `harness.install` executes exactly these steps, so the
+plan printed by `kfp-conformance run --plan` is what a run does. Paths are relative to the run's out dir
+(commands run with it as the working directory) and no times or temp paths appear, so plans are golden-
+testable. Install order follows KFP CI (kfp-variants.md §1-§2): prerequisites, cluster-scoped resources,
+the mode's overlay, readiness, then the multi-user test profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from harness.cluster.base import ClusterHandle, cluster_labels, cluster_name
+from harness.cluster.images import override_images, referenced_images
+from harness.cluster.kind import KindProvider, kind_config
+from harness.cluster.settings import LiveSettings
+from harness.config import Config
+from harness.errors import ConfigError, HarnessError
+from harness.models import Mode, Scenario, Source, Variant
+
+PLAN_VERSION = "1.0"
+KEEP_CHOICES = ("never", "on-failure", "always")
+FIELD_MANAGER = "kfp-conformance"
+_TEMPLATES = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One thing the live tier does. `action` says how `harness.install` runs it:
+    command/apply/wait: run argv; condition: a named poll in `harness.wait`; access/scenario/skip/note:
+    carried out by `harness.live` (or only informative); cleanup: argv run per the keep policy."""
+
+    pair: str
+    cluster: str
+    phase: str
+    action: str
+    description: str
+    argv: tuple[str, ...] = ()
+    manifest: str = ""
+    digest: str = ""
+    objects: int = 0
+    timeout: int = 0
+    target: str = ""  # what a wait waits for (kind/namespace/name), named in errors and diagnostics
+    namespace: str = ""
+    tolerate: tuple[str, ...] = ()  # stderr fragments that still mean success ("already in use")
+    condition: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["argv"] = list(self.argv)
+        data["tolerate"] = list(self.tolerate)
+        return {k: v for k, v in data.items() if v not in ("", 0, [], {}, ())}
+
+
+@dataclass(frozen=True)
+class PairInput:
+    """What the plan needs for one (variant, mode): the resolved tree and its rendered install."""
+
+    variant: Variant
+    mode: Mode
+    source: Source
+    cluster_scoped: list[dict[str, Any]]
+    overlay: list[dict[str, Any]]
+    render_digests: dict[str, str]  # {"cluster-scoped": digest, "overlay": digest}
+    tree_files: dict[str, str] = field(default_factory=dict)  # path in the tree -> text (e.g. metacontroller CRD)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    run_id: str
+    provider: str = "kind"  # kind | existing
+    keep: str = "never"
+    reuse: bool = False
+    max_clusters: int = 2
+    images: dict[str, dict[str, str]] = field(default_factory=dict)  # variant -> {repository: new ref}
+    driver_images: dict[str, str] = field(default_factory=dict)  # variant -> ref
+    existing: ClusterHandle | None = None  # provider=existing: the user's kubeconfig and context
+
+
+@dataclass
+class PairPlan:
+    variant: str
+    mode: str
+    cluster: ClusterHandle
+    source: dict[str, Any]
+    renders: dict[str, str]
+    image_changes: list[str]
+    steps: list[PlanStep]
+    install_digest: str = ""
+    local_images: list[str] = field(default_factory=list)  # pushed from local Docker to the kind registry
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}.{self.mode}"
+
+    def phase_steps(self, *phases: str) -> list[PlanStep]:
+        return [s for s in self.steps if s.phase in phases]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pair": self.key, "variant": self.variant, "mode": self.mode, "cluster": self.cluster.to_dict(),
+                "source": self.source, "renders": self.renders, "install_digest": self.install_digest,
+                "image_changes": self.image_changes, "local_images": self.local_images, "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass
+class Plan:
+    run_id: str
+    options: dict[str, Any]
+    preflight: list[PlanStep]
+    pairs: list[PairPlan]
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> content (written by harness.live)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"plan_version": PLAN_VERSION, "run_id": self.run_id, "options": self.options,
+                "preflight": [s.to_dict() for s in self.preflight], "pairs": [p.to_dict() for p in self.pairs],
+                "files": {path: digest_text(text) for path, text in sorted(self.files.items())}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_text(self) -> str:
+        return plan_text(self)
+
+
+def digest_text(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def dump_manifests(manifests: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False)
+
+
+class _PairBuilder:
+    """Accumulates the steps of one (variant, mode)."""
+
+    def __init__(self, pair: str, handle: ClusterHandle, settings: LiveSettings, files: dict[str, str]) -> None:
+        self.pair, self.handle, self.settings, self.files = pair, handle, settings, files
+        self.steps: list[PlanStep] = []
+        self.kubectl = handle.kubectl()
+
+    def add(self, phase: str, action: str, description: str, **kwargs: Any) -> None:
+        if "argv" in kwargs:
+            kwargs["argv"] = tuple(kwargs["argv"])
+        if "tolerate" in kwargs:
+            kwargs["tolerate"] = tuple(kwargs["tolerate"])
+        self.steps.append(PlanStep(self.pair, self.handle.name, phase, action, description, **kwargs))
+
+    def file(self, name: str, text: str) -> str:
+        path = f"rendered/{self.pair}/{name}"
+        self.files[path] = text
+        return path
+
+    def apply_file(self, phase: str, name: str, manifests: list[dict[str, Any]], what: str, timeout: int) -> None:
+        text = dump_manifests(manifests)
+        path = self.file(name, text)
+        self.add(phase, "apply", f"apply {what} ({len(manifests)} objects)",
+                 argv=[*self.kubectl, "apply", "--server-side", "--force-conflicts",
+                       f"--field-manager={FIELD_MANAGER}", "-f", path],
+                 manifest=path, digest=digest_text(text), objects=len(manifests), timeout=timeout)
+
+    def apply_remote(self, phase: str, flag: str, url: str, what: str, timeout: int) -> None:
+        self.add(phase, "apply", f"apply {what} (online)",
+                 argv=[*self.kubectl, "apply", "--server-side", "--force-conflicts",
+                       f"--field-manager={FIELD_MANAGER}", flag, url], timeout=timeout)
+
+    def wait_crds(self, phase: str, crds: list[str], timeout: int) -> None:
+        if crds:
+            self.add(phase, "wait", f"wait for {len(crds)} CRD(s) Established",
+                     argv=[*self.kubectl, "wait", "--for=condition=Established", f"--timeout={timeout}s",
+                           *[f"crd/{name}" for name in crds]],
+                     timeout=timeout, target="crd/" + ",".join(crds))
+
+    def wait_all_available(self, phase: str, namespace: str, what: str, timeout: int) -> None:
+        self.add(phase, "wait", f"wait for every Deployment in {namespace} Available ({what})",
+                 argv=[*self.kubectl, "wait", "--for=condition=Available", "deployment", "--all", "-n", namespace,
+                       f"--timeout={timeout}s"],
+                 timeout=timeout, target=f"deployment/{namespace}/*", namespace=namespace)
+
+    def rollout(self, phase: str, kind: str, namespace: str, name: str, timeout: int) -> None:
+        self.add(phase, "wait", f"wait for {kind} {namespace}/{name} rolled out",
+                 argv=[*self.kubectl, "rollout", "status", f"{kind.lower()}/{name}", "-n", namespace,
+                       f"--timeout={timeout}s"],
+                 timeout=timeout, target=f"{kind.lower()}/{namespace}/{name}", namespace=namespace)
+
+
+def _crd_names(manifests: list[dict[str, Any]]) -> list[str]:
+    return [m["metadata"]["name"] for m in manifests if m.get("kind") == "CustomResourceDefinition"]
+
+
+def _labels(run_id: str) -> dict[str, str]:
+    return cluster_labels(run_id)
+
+
+def _add_labels(manifests: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for obj in manifests:
+        obj = json.loads(json.dumps(obj))
+        obj.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
+        out.append(obj)
+    return out
+
+
+# -- prerequisites: mode data names them, these functions say how each is installed -------------------
+def _cert_manager(b: _PairBuilder, pair: PairInput) -> None:
+    s = b.settings
+    b.apply_remote("prerequisites", "-f", s.cert_manager_url, "cert-manager", s.timeout("prerequisites"))
+    b.wait_all_available("prerequisites", "cert-manager", "cert-manager and its webhook", s.timeout("webhooks"))
+
+
+def _istio(b: _PairBuilder, pair: PairInput) -> None:
+    s = b.settings
+    for template in s.istio_kustomizations:
+        url = s.url(template)
+        b.apply_remote("prerequisites", "-k", url, "Istio " + url.split("/common/istio/")[-1].split("?")[0],
+                       s.timeout("prerequisites"))
+    b.wait_all_available("prerequisites", "istio-system", "istiod and its webhook", s.timeout("webhooks"))
+
+
+def _metacontroller_crd(b: _PairBuilder, pair: PairInput) -> None:
+    s = b.settings
+    text = pair.tree_files.get(s.metacontroller_crd)
+    if text is None:
+        raise ConfigError(s.metacontroller_crd, f"not found in the {pair.variant.name} tree",
+                          "point live.metacontroller_crd at the CRD file inside the KFP tree")
+    manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    b.apply_file("prerequisites", "metacontroller-crd.yaml", manifests,
+                 f"metacontroller CRD from the tree ({s.metacontroller_crd})", s.timeout("apply"))
+    b.wait_crds("prerequisites", _crd_names(manifests), s.timeout("crds"))
+
+
+def _profile_controller(b: _PairBuilder, pair: PairInput) -> None:
+    s = b.settings
+    b.apply_remote("prerequisites", "-k", s.url(s.profile_controller_kustomization), "Kubeflow Profile controller",
+                   s.timeout("prerequisites"))
+    b.wait_all_available("prerequisites", s.namespace, "Profile controller", s.timeout("webhooks"))
+
+
+def _test_profile(b: _PairBuilder, pair: PairInput, run_id: str) -> None:
+    """Runs after KFP is ready (the profile controller and KFP's sync hook must both be up)."""
+    s = b.settings
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True)
+    text = env.get_template("multi-user-test-profile.yaml.j2").render(
+        namespace=s.profile_namespace, owner=s.profile_owner, kfp_namespace=s.namespace, labels=_labels(run_id))
+    manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    b.apply_file("profile", "test-profile.yaml", manifests,
+                 f"test profile {s.profile_namespace} (owner {s.profile_owner}), kubeflow-edit, NetworkPolicy",
+                 s.timeout("apply"))
+    b.add("profile", "condition", f"wait for Secret {s.profile_namespace}/mlpipeline-minio-artifact "
+          "(the profile controller and KFP's sync hook made the namespace usable)",
+          timeout=s.timeout("profile"), target=f"secret/{s.profile_namespace}/mlpipeline-minio-artifact",
+          namespace=s.profile_namespace,
+          condition={"name": "object-exists", "kind": "secret", "object": "mlpipeline-minio-artifact",
+                     "namespace": s.profile_namespace})
+
+
+PREREQUISITES: dict[str, Callable[[_PairBuilder, PairInput], None]] = {
+    "cert-manager": _cert_manager,
+    "istio": _istio,
+    "metacontroller-crd": _metacontroller_crd,
+    "profile-controller": _profile_controller,
+}
+POST_INSTALL = {"test-profile"}  # prerequisites that run after KFP is ready
+
+
+def driver_repositories(variant: Variant, settings: LiveSettings) -> dict[str, str]:
+    """Where a driver image can appear: the product reference and the CI overlays' local-registry name."""
+    return {variant.driver.image: "", settings.registry.prefix + "driver": ""}
+
+
+def image_overrides(variant: Variant, settings: LiveSettings, options: PlanOptions) -> dict[str, str]:
+    """repository -> new reference for one variant: config `images:`, --image, then --driver-image."""
+    overrides: dict[str, str] = {}
+    for override in variant.images:
+        if override.new_name or override.new_tag:
+            overrides[override.name] = f"{override.new_name or override.name}:{override.new_tag or 'latest'}"
+    overrides.update(options.images.get(variant.name, {}))
+    driver = options.driver_images.get(variant.name)
+    if driver:
+        overrides.update({repo: driver for repo in driver_repositories(variant, settings)})
+    return overrides
+
+
+def check_driver_images(variants: list[Variant], options: PlanOptions) -> None:
+    """A variant whose tree only has a placeholder driver image cannot be installed without an override."""
+    missing = [v.name for v in variants if v.driver.image_required and v.name not in options.driver_images]
+    if missing:
+        example = " ".join(f"--driver-image {name}=REF" for name in missing)
+        raise HarnessError(f"no driver image for {', '.join(missing)}: the tree only has a placeholder "
+                           f"({variants[0].driver.image}:dummy or a CI-only tag)",
+                           f"build the driver from that branch and pass {example} "
+                           "(a kind-registry:5000/... ref is pushed from your local Docker)")
+
+
+def build_plan(*, config: Config, pairs: list[PairInput], scenarios: list[Scenario], options: PlanOptions) -> Plan:
+    if options.keep not in KEEP_CHOICES:
+        raise HarnessError(f"--keep-clusters {options.keep!r} is not valid", f"choose {', '.join(KEEP_CHOICES)}")
+    if options.max_clusters < 1:
+        raise HarnessError(f"--max-clusters {options.max_clusters} must be at least 1", "pass --max-clusters 1..3")
+    if options.provider == "existing" and options.existing is None:
+        raise HarnessError("--provider existing needs a kubeconfig", "pass --kubeconfig PATH [--context NAME]")
+    check_driver_images([p.variant for p in pairs], options)
+    settings = config.live
+    files: dict[str, str] = {}
+    plans = [_pair_plan(p, scenarios, options, settings, files) for p in pairs]
+    preflight = _preflight(plans, options, settings)
+    opts = {"provider": options.provider, "keep_clusters": options.keep, "reuse_clusters": options.reuse,
+            "max_clusters": options.max_clusters, "kind_version": settings.kind_version,
+            "node_image": settings.node_image, "registry": settings.registry.prefix if settings.registry.enabled else "",
+            "scenarios": [s.name for s in scenarios]}
+    return Plan(options.run_id, opts, preflight, plans, files)
+
+
+def _preflight(plans: list[PairPlan], options: PlanOptions, settings: LiveSettings) -> list[PlanStep]:
+    """Checks run before any cluster exists: the local images the registry will serve must be built."""
+    if options.provider != "kind" or not settings.registry.enabled:
+        return []
+    local = sorted({image for p in plans for image in p.local_images})
+    if not local:
+        return []
+    return [PlanStep("", "", "preflight", "command",
+                     f"check {len(local)} locally built image(s) exist before creating anything",
+                     argv=("docker", "image", "inspect", "--format", "{{.Id}}", *local), timeout=120)]
+
+
+def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions, settings: LiveSettings,
+               files: dict[str, str]) -> PairPlan:
+    variant, mode = pair.variant, pair.mode
+    key = f"{variant.name}.{mode.name}"
+    kind = KindProvider(settings)
+    if options.provider == "kind":
+        name = cluster_name(options.run_id, variant.name, mode.name)
+        handle = kind.handle(name, f"clusters/{name}/kubeconfig")
+    else:
+        assert options.existing is not None
+        handle = options.existing
+    b = _PairBuilder(key, handle, settings, files)
+    overrides = image_overrides(variant, settings, options)
+    cluster_scoped, changes = override_images(pair.cluster_scoped, overrides)
+    overlay, more = override_images(pair.overlay, overrides)
+    changes = sorted(set(changes + more))
+    images = referenced_images(cluster_scoped + overlay)
+    local = [i for i in images if settings.registry.enabled and i.startswith(settings.registry.prefix)]
+
+    # -- cluster --------------------------------------------------------------------------------------
+    if options.provider == "kind":
+        config_path = f"clusters/{handle.name}/kind-config.yaml"
+        registry = settings.registry if settings.registry.enabled else None
+        files[config_path] = kind_config(handle.name, settings.node_image, _labels(options.run_id), registry)
+        create = kind.create_argv(handle, config_path, settings.timeout("create-cluster"))[0]
+        b.add("cluster", "command", f"create kind cluster {handle.name} ({settings.node_image.split('@')[0]})",
+              argv=create, manifest=config_path, digest=digest_text(files[config_path]),
+              timeout=settings.timeout("create-cluster") + 60)
+        if registry:
+            b.add("registry", "command", f"start the local registry {registry.prefix} (shared by every cluster)",
+                  argv=kind.registry_start_argv(), timeout=settings.timeout("registry"), tolerate=["already in use"])
+            b.add("registry", "command", "connect the registry to the kind network",
+                  argv=kind.registry_connect_argv(), timeout=settings.timeout("registry"),
+                  tolerate=["already exists"])
+            b.add("registry", "command", f"let the node pull {registry.prefix}... over HTTP",
+                  argv=kind.registry_hosts_argv(handle.name), timeout=settings.timeout("registry"))
+        for image in local:
+            host_ref = image.replace(settings.registry.prefix, f"localhost:{settings.registry.host_port}/", 1)
+            b.add("images", "command", f"tag the local build {image} for the registry's host port",
+                  argv=["docker", "tag", image, host_ref], timeout=settings.timeout("images"))
+            b.add("images", "command", f"push it; nodes pull it as {image}", argv=["docker", "push", host_ref],
+                  timeout=settings.timeout("images"))
+        for image in settings.preload_images:
+            b.add("images", "command", f"pull runtime base image {image}", argv=["docker", "pull", image],
+                  timeout=settings.timeout("images"))
+            b.add("images", "command", f"load {image} onto the node", argv=kind.load_argv(handle.name, image),
+                  timeout=settings.timeout("images"))
+    else:
+        argv = [*handle.kubectl(), "version", "-o", "json", "--request-timeout=60s"]
+        b.add("cluster", "command", f"check context {handle.context} answers (existing cluster: never created "
+              "or deleted)", argv=argv, timeout=90)
+        if local:
+            b.add("images", "note", f"{len(local)} image(s) under {settings.registry.prefix} must be pullable by "
+                  "the existing cluster: " + ", ".join(local))
+
+    # -- install ------------------------------------------------------------------------------------------
+    for name in mode.prerequisites:
+        if name in POST_INSTALL:
+            continue
+        if name not in PREREQUISITES:
+            raise ConfigError("modes", f"{mode.name}: unknown prerequisite {name!r}",
+                              f"use one of {', '.join([*PREREQUISITES, *POST_INSTALL])}")
+        PREREQUISITES[name](b, pair)
+    b.apply_file("cluster-scoped", "cluster-scoped.yaml", cluster_scoped,
+                 f"cluster-scoped resources ({mode.cluster_scoped})", settings.timeout("apply"))
+    b.wait_crds("cluster-scoped", _crd_names(cluster_scoped), settings.timeout("crds"))
+    b.apply_file("overlay", "overlay.yaml", overlay, f"the {mode.name} overlay ({mode.ci_overlay})",
+                 settings.timeout("apply"))
+    overlay_crds = [n for n in _crd_names(overlay) if n not in _crd_names(cluster_scoped)]
+    b.wait_crds("overlay", overlay_crds, settings.timeout("crds"))
+    for obj in overlay:
+        if obj.get("kind") in ("Deployment", "StatefulSet"):
+            meta = obj["metadata"]
+            b.rollout("readiness", obj["kind"], meta.get("namespace") or settings.namespace, meta["name"],
+                      settings.timeout("deployments"))
+    b.add("readiness", "condition", f"wait for pods in {settings.namespace} Ready (like KFP's wait_for_pods.py; "
+          f"skipping {', '.join(settings.readiness_skip)})", timeout=settings.timeout("pods"),
+          target=f"pods/{settings.namespace}", namespace=settings.namespace,
+          condition={"name": "pods-ready", "namespace": settings.namespace, "skip": list(settings.readiness_skip)})
+    if "test-profile" in mode.prerequisites:
+        _test_profile(b, pair, options.run_id)
+    install_digest = digest_text(json.dumps([s.to_dict() for s in b.steps], sort_keys=True)
+                                 + "".join(files[s.manifest] for s in b.steps if s.manifest in files))
+
+    # -- access, scenarios, cleanup ---------------------------------------------------------------------------
+    b.add("access", "access", _access_description(mode, overlay, settings))
+    for scenario in scenarios:
+        reason = scenario.skip_reason(variant.name, mode.name)
+        if reason:
+            b.add("scenario", "skip", f"skip {scenario.name}: {reason}")
+            continue
+        args = json.dumps(scenario.arguments, sort_keys=True)
+        b.add("scenario", "scenario", f"run {scenario.name} ({Path(scenario.pipeline_file).name}, arguments {args}); "
+              f"write bundles/{scenario.name}/{key}/", timeout=mode.timeouts.get("run", 900),
+              condition={"scenario": scenario.name})
+    if options.provider == "kind":
+        keep = {"never": "always delete", "on-failure": "delete unless something failed",
+                "always": "keep (record in the ledger)"}[options.keep]
+        b.add("cleanup", "cleanup", f"on failure: kind export logs to diagnostics/{key}/kind-logs; then {keep}",
+              argv=kind.delete_argv(handle.name), timeout=settings.timeout("delete-cluster"))
+    else:
+        b.add("cleanup", "note", "existing cluster: nothing is deleted")
+    source = {"commit": pair.source.commit, "ref": pair.source.ref, "repository": pair.source.repository}
+    return PairPlan(variant.name, mode.name, handle, source, dict(pair.render_digests), changes, b.steps,
+                    install_digest, local)
+
+
+def _access_description(mode: Mode, overlay: list[dict[str, Any]], settings: LiveSettings) -> str:
+    from harness.kfpapi import ca_secret  # RUNS' rule for the CA secret, so plan and run agree
+
+    who = f"{mode.user_namespace}/{mode.workflow_service_account}"
+    parts = [f"port-forward svc/ml-pipeline {settings.api_port}",
+             f"TokenRequest for {who}" + (" (audience pipelines.kubeflow.org)" if mode.multi_user else "")]
+    if mode.tls:
+        secret = ca_secret(overlay)
+        parts.append(f"CA from Secret {secret[0]}/{secret[1]} key ca.crt" if secret
+                     else "CA: no cert-manager Certificate for ml-pipeline in the render")
+    return "; ".join(parts) + "; the token is never written anywhere"
+
+
+def plan_text(plan: Plan) -> str:
+    o = plan.options
+    lines = [f"kfp-conformance run plan {plan.run_id}: provider {o['provider']}, keep clusters {o['keep_clusters']}, "
+             f"reuse {str(o['reuse_clusters']).lower()}, max clusters {o['max_clusters']}",
+             f"kind {o['kind_version']}, node image {o['node_image']}" + (f", registry {o['registry']}" if o["registry"] else ""),
+             f"scenarios: {', '.join(o['scenarios']) or '(none)'}", ""]
+    if plan.preflight:
+        lines.append("preflight (before any cluster exists):")
+        lines.extend(_step_lines(plan.preflight))
+        lines.append("")
+    for pair in plan.pairs:
+        src = pair.source
+        lines.append(f"{pair.key} on cluster {pair.cluster.name} (source {src['repository']}@{src['commit'][:9]}, "
+                     f"renders {pair.renders.get('cluster-scoped', '')[:12]}/{pair.renders.get('overlay', '')[:12]}, "
+                     f"install {pair.install_digest})")
+        for change in pair.image_changes:
+            lines.append(f"  image: {change}")
+        lines.extend(_step_lines(pair.steps))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _step_lines(steps: list[PlanStep]) -> list[str]:
+    lines = []
+    for number, step in enumerate(steps, 1):
+        timeout = f" (timeout {step.timeout}s)" if step.timeout else ""
+        lines.append(f"  {number:2d}. [{step.phase}] {step.description}{timeout}")
+        if step.argv:
+            lines.append("      $ " + " ".join(_quote(a) for a in step.argv))
+        if step.manifest:
+            lines.append(f"      file {step.manifest} {step.digest}")
+    return lines
+
+
+def _quote(arg: str) -> str:
+    return shlex.quote(arg)

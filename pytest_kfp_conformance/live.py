@@ -1,0 +1,113 @@
+"""Live-tier options and session fixtures: a thin layer over `harness.live` (the lead registers this module).
+
+- `kfpc_live`: one `LiveSession` per pytest run (plan over the selected variants x modes), or a skip with
+  the reason "no Docker engine / no cluster provider" when neither kind+Docker nor an existing kubeconfig
+  is usable. Skipped is reported as skipped, never as passed.
+- `kfpc_cluster`: session-scoped and indirectly parametrised with `<variant>.<mode>`; xdist-safe through the
+  ledger (first worker creates and installs, the others wait and reuse; `--kfpc-max-clusters` is enforced
+  host-wide). pytest finishes a parametrised session fixture before it sets up the next parameter, so a
+  worker holds one cluster at a time; the cluster is deleted when its last holder releases it, unless kept.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from harness.cluster.base import ClusterHandle, new_run_id, run_id_from_env
+from harness.errors import HarnessError
+from harness.plan import KEEP_CHOICES
+
+LIVE_KEY = pytest.StashKey[Any]()
+RUN_ID_KEY = pytest.StashKey[str]()
+NO_PROVIDER = "no Docker engine / no cluster provider"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kfpc", "kfp-conformance")
+    group.addoption("--kfpc-provider", choices=("kind", "existing"), default=os.environ.get("KFPC_PROVIDER", "kind"),
+                    help="where live clusters come from (env KFPC_PROVIDER)")
+    group.addoption("--kfpc-kubeconfig", default=None, help="--kfpc-provider existing: kubeconfig file")
+    group.addoption("--kfpc-context", default=None, help="--kfpc-provider existing: context")
+    group.addoption("--kfpc-keep-clusters", choices=KEEP_CHOICES, default="never",
+                    help="keep clusters after the session: never, on-failure, always")
+    group.addoption("--kfpc-reuse-clusters", action="store_true",
+                    help="reuse a ready cluster kept by an earlier run for the same variant and mode")
+    group.addoption("--kfpc-max-clusters", type=int, default=2, help="clusters alive at once on this host (default 2)")
+    group.addoption("--kfpc-driver-image", action="append", default=[], metavar="VARIANT=REF",
+                    help="driver image built from VARIANT's branch; repeatable")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--kfpc-max-clusters") < 1:
+        raise pytest.UsageError("--kfpc-max-clusters must be at least 1 (kind is unstable beyond 3 per host)")
+    if config.getoption("--kfpc-provider") == "existing" and not (
+            config.getoption("--kfpc-kubeconfig") or os.environ.get("KUBECONFIG")):
+        raise pytest.UsageError("--kfpc-provider existing needs --kfpc-kubeconfig PATH (or KUBECONFIG)")
+    # One run id for the controller and every xdist worker (PYTEST_XDIST_TESTRUNUID), so they share clusters.
+    config.stash[RUN_ID_KEY] = run_id_from_env() or new_run_id()
+
+
+def provider_unavailable(config: pytest.Config) -> str:
+    """Why no cluster can be had here, or "" (kind needs the kind binary and a Docker engine that answers)."""
+    from harness.proc import Runner
+
+    if config.getoption("--kfpc-provider") == "existing":
+        return ""
+    runner = Runner()
+    try:
+        runner.which("kind")
+        runner.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
+    except HarnessError as exc:
+        return f"{NO_PROVIDER} ({exc.problem})"
+    return ""
+
+
+def live_session(config: pytest.Config) -> Any:
+    """Build the session once per process: plan over every selected pair; scenarios are run per test."""
+    if LIVE_KEY not in config.stash:
+        from harness.commands.run import parse_driver_images
+        from harness.live import LiveOptions, LiveSession, existing_handle, make_plan
+        from pytest_kfp_conformance.plugin import kfpc_selection_for
+
+        selection = kfpc_selection_for(config)
+        run_id = config.stash[RUN_ID_KEY]
+        selection.out_dir = selection.out_dir / run_id
+        options = LiveOptions(
+            run_id=run_id, provider=config.getoption("--kfpc-provider"), keep=config.getoption("--kfpc-keep-clusters"),
+            reuse=config.getoption("--kfpc-reuse-clusters"), max_clusters=config.getoption("--kfpc-max-clusters"),
+            kubeconfig=config.getoption("--kfpc-kubeconfig"), context=config.getoption("--kfpc-context"),
+            driver_images=parse_driver_images(config.getoption("--kfpc-driver-image"), [v.name for v in selection.variants]))
+        _provider, existing = existing_handle(options)
+        plan = make_plan(selection, [], options, existing)
+        session = LiveSession(selection, plan, options)
+        session.prepare()
+        config.stash[LIVE_KEY] = session
+    return config.stash[LIVE_KEY]
+
+
+@pytest.fixture(scope="session")
+def kfpc_live(request: pytest.FixtureRequest) -> Any:
+    reason = provider_unavailable(request.config)
+    if reason:
+        pytest.skip(reason)
+    try:
+        return live_session(request.config)
+    except HarnessError as exc:
+        pytest.fail(exc.line(), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kfpc_cluster(request: pytest.FixtureRequest, kfpc_live: Any) -> Iterator[ClusterHandle]:
+    """A ready, installed cluster for `request.param` = "<variant>.<mode>" (parametrise indirectly)."""
+    key = request.param
+    if key not in kfpc_live.pairs:
+        pytest.skip(f"{key} is not in the selected variants x modes")
+    try:
+        with kfpc_live.cluster(key) as handle:
+            yield handle
+    except HarnessError as exc:
+        pytest.fail(exc.line(), pytrace=False)

@@ -1,0 +1,57 @@
+"""Live migration: install sidecar-plugin, keep runs, upgrade in place to central-driver, roll back (marker `live`).
+
+The migration changes its cluster, so it gets a cluster of its own (never a shared `kfpc_cluster`). Without a
+Docker engine or an existing cluster the test SKIPS with the reason, reported as skipped, never as passed.
+Its plan is tested without a cluster in tests/test_migration_plan.py (golden files).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from harness.errors import HarnessError
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("mode", ["standalone", "multi-user"])
+def test_live_migration_sidecar_to_central_and_back(pytestconfig, mode):
+    from pytest_kfp_conformance.live import RUN_ID_KEY, provider_unavailable
+
+    reason = provider_unavailable(pytestconfig)
+    if reason:
+        pytest.skip(reason)
+    if pytestconfig.getoption("--kfpc-mode") and mode not in pytestconfig.getoption("--kfpc-mode"):
+        pytest.skip(f"mode {mode} is not selected")
+    from harness.commands.common import resolve_selection
+    from harness.commands.run import parse_driver_images
+    from harness.live import LiveOptions, existing_handle, pair_inputs
+    from harness.migration import DEFAULT_SCENARIOS, build_migration_plan
+    from harness.migrationlive import MigrationRun, compiled_scenarios
+    from harness.models import Scenario
+    from pytest_kfp_conformance.plugin import selection_namespace
+
+    variants = ["sidecar-plugin", "central-driver"]
+    args = vars(selection_namespace(pytestconfig)) | {"variant": variants, "mode": [mode]}
+    run_id = pytestconfig.stash[RUN_ID_KEY] + "m"
+    try:
+        selection = resolve_selection(argparse.Namespace(**args))
+        options = LiveOptions(run_id=run_id, provider=pytestconfig.getoption("--kfpc-provider"),
+                              keep=pytestconfig.getoption("--kfpc-keep-clusters"),
+                              kubeconfig=pytestconfig.getoption("--kfpc-kubeconfig"),
+                              context=pytestconfig.getoption("--kfpc-context"),
+                              driver_images=parse_driver_images(pytestconfig.getoption("--kfpc-driver-image"), variants))
+        _provider, existing = existing_handle(options)
+        pairs = {p.variant.name: p for p in pair_inputs(selection)}
+        kept = [Scenario(n, "catalogue", f"pipelines/{n}.yaml") for n in DEFAULT_SCENARIOS]
+        plan = build_migration_plan(config=selection.config, old=pairs["sidecar-plugin"], new=pairs["central-driver"],
+                                    scenarios=kept, options=options.plan_options(existing), rollback=True)
+        selection.out_dir = selection.out_dir / run_id / f"migration-{mode}"
+        migration = MigrationRun(selection, plan, options, compiled_scenarios(plan, selection.out_dir.resolve()))
+        _record, findings = migration.run()
+    except HarnessError as exc:
+        pytest.fail(exc.line(), pytrace=False)
+    blocking = [f for f in findings if f.blocking]
+    shown = "\n".join(f"- {f.id} {f.subject}: {f.message}" for f in blocking)
+    assert not blocking, f"{len(blocking)} blocking migration finding(s) in {selection.out_dir}/migration.json:\n{shown}"

@@ -1,0 +1,58 @@
+"""Live security probes (multi-user) and TLS checks (tls) per variant (marker `live`).
+
+Each probe becomes a finding in `<out>/security/<variant>.<mode>/security.json`; the test fails on a blocking
+one (a tenant gained something). Without a cluster provider the tests SKIP with the reason. The plans are
+tested without a cluster in tests/test_security_plan.py (golden files, fake API).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import catalogue
+from harness.config import load_config
+from harness.errors import HarnessError
+
+_CONFIG = load_config()
+PAIRS = [f"{v}.{m}" for v in _CONFIG.variants for m in ("multi-user", "tls")]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("kfpc_cluster", PAIRS, indirect=True)
+def test_live_security(request, kfpc_cluster, kfpc_live):
+    from harness.kube import Kube
+    from harness.security import SecurityRun, run_security
+
+    key = request.node.callspec.params["kfpc_cluster"]
+    variant, mode = (_CONFIG.variant(key.split(".")[0]), _CONFIG.mode(key.split(".")[1]))
+    pair = kfpc_live.pairs[key]
+    specs = {s.name: s for s in catalogue.discover(modes=list(_CONFIG.modes))}
+    compiled = {name: catalogue.to_scenario(specs[name], catalogue.compile_scenario(specs[name],
+                                                                                  kfpc_live.out_dir / "pipelines"))
+                for name in ("single-component", "long-running")}
+    states: list[str] = []
+    if mode.tls:  # the driver path under TLS: a catalogue run must succeed with TLS on
+        from harness.live import PairResult
+
+        result = PairResult(key, kfpc_cluster.name)
+        kfpc_live.run_scenarios(key, kfpc_cluster, [compiled["single-component"]], result)
+        import json
+
+        states = [json.loads((kfpc_live.out_dir / b / "bundle.json").read_text())["run"]["state"]
+                  for b in result.bundles]
+    kube = Kube.for_cluster(kfpc_cluster, runner=kfpc_live.runner)
+    tree = Path(kfpc_live.selection.sources[variant.name].path)
+    run = SecurityRun(kube=kube, runner=kfpc_live.runner, kubectl=kfpc_cluster.kubectl(), variant=variant, mode=mode,
+                      manifests=kfpc_live.overlay_manifests(pair), out_dir=kfpc_live.out_dir / "security" / key,
+                      run_id=kfpc_live.plan.run_id, image=kfpc_live.settings.preload_images[0])
+    try:
+        findings = run_security(run, kfpc_cluster, short=compiled["single-component"],
+                                long_running=compiled["long-running"],
+                                workflows_dir=tree / "test_data" / "compiled-workflows", driver_run_states=states)
+    except HarnessError as exc:
+        pytest.fail(exc.line(), pytrace=False)
+    blocking = [f for f in findings if f.blocking]
+    shown = "\n".join(f"- {f.id} {f.subject}: {f.message}" for f in blocking)
+    assert not blocking, f"{len(blocking)} blocking security finding(s) for {key}:\n{shown}"
