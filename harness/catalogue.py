@@ -28,17 +28,13 @@ import yaml
 from kfp import dsl
 
 from harness.errors import ConfigError, HarnessError
+from harness.images import COMPONENT_IMAGE
 from harness.models import ORACLE, TERMINAL_STATES, Scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES_DIR = REPO_ROOT / "fixtures" / "pipelines"
-# The image every catalogue component runs in. It must have kfp (same version as the SDK that compiled the
-# scenario) preinstalled, because components are built with install_kfp_package=False: no pip at run time.
-# Build it from fixtures/images/component/Dockerfile (FROM python:3.11-slim) or point KFPC_BASE_IMAGE at
-# any image with Python 3.9+ and kfp preinstalled.
-DEFAULT_BASE_IMAGE = "kfp-conformance/python-kfp:3.11-2.17.3"
-BASE_IMAGE = os.environ.get("KFPC_BASE_IMAGE") or DEFAULT_BASE_IMAGE
-COMPONENT_IMAGE_DOCKERFILE = REPO_ROOT / "fixtures" / "images" / "component" / "Dockerfile"
+# The image every catalogue component runs in (harness/images.py says why and how it is built).
+BASE_IMAGE = COMPONENT_IMAGE
 
 DRIVER_OUTPUTS = ("pod-spec-patch", "cached-decision", "condition", "iteration-count")
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

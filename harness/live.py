@@ -93,13 +93,14 @@ class LiveOptions:
     context: str | None = None
     images: dict[str, dict[str, str]] = field(default_factory=dict)
     driver_images: dict[str, str] = field(default_factory=dict)
+    local_tag: str = ""
     cluster_wait: float = 3 * 3600  # how long to wait for a --max-clusters slot or another worker's create
     poll_interval: float = 2.0
 
     def plan_options(self, existing: ClusterHandle | None) -> PlanOptions:
         return PlanOptions(run_id=self.run_id or new_run_id(), provider=self.provider, keep=self.keep,
                            reuse=self.reuse, max_clusters=self.max_clusters, images=self.images,
-                           driver_images=self.driver_images, existing=existing)
+                           driver_images=self.driver_images, existing=existing, local_tag=self.local_tag)
 
 
 def existing_handle(options: LiveOptions) -> tuple[ExistingProvider | None, ClusterHandle | None]:

@@ -27,7 +27,9 @@ from harness.cluster.kind import KindProvider, kind_config
 from harness.cluster.settings import LiveSettings
 from harness.config import Config
 from harness.errors import ConfigError, HarnessError
-from harness.models import Mode, Scenario, Source, Variant
+from harness.images import COMPONENT_IMAGE as BASE_IMAGE
+from harness.images import COMPONENT_IMAGE_DOCKERFILE
+from harness.models import Mode, Scenario, Source, Variant, split_image
 
 PLAN_VERSION = "1.0"
 KEEP_CHOICES = ("never", "on-failure", "always")
@@ -86,6 +88,9 @@ class PlanOptions:
     images: dict[str, dict[str, str]] = field(default_factory=dict)  # variant -> {repository: new ref}
     driver_images: dict[str, str] = field(default_factory=dict)  # variant -> ref
     existing: ClusterHandle | None = None  # provider=existing: the user's kubeconfig and context
+    # Tag for locally built images under the registry prefix, e.g. "{variant}": every variant's clusters
+    # share one registry, so builds of several variants must not all be `kind-registry:5000/<app>:latest`.
+    local_tag: str = ""
 
 
 @dataclass
@@ -315,11 +320,27 @@ def build_plan(*, config: Config, pairs: list[PairInput], scenarios: list[Scenar
     files: dict[str, str] = {}
     plans = [_pair_plan(p, scenarios, options, settings, files) for p in pairs]
     preflight = _preflight(plans, options, settings)
+    if options.provider == "kind" and _needs_component_image(scenarios):
+        # Catalogue components run on one image with kfp preinstalled (no pip at run time, no internet):
+        # build it once from the harness's Dockerfile; each cluster then side-loads it (see _pair_plan).
+        files[COMPONENT_DOCKERFILE] = COMPONENT_IMAGE_DOCKERFILE.read_text()
+        preflight.append(PlanStep("", "", "preflight", "command",
+                                  f"build the catalogue's component image {BASE_IMAGE}",
+                                  argv=("docker", "build", "-t", BASE_IMAGE, str(Path(COMPONENT_DOCKERFILE).parent)),
+                                  manifest=COMPONENT_DOCKERFILE, digest=digest_text(files[COMPONENT_DOCKERFILE]),
+                                  timeout=settings.timeout("images")))
     opts = {"provider": options.provider, "keep_clusters": options.keep, "reuse_clusters": options.reuse,
             "max_clusters": options.max_clusters, "kind_version": settings.kind_version,
             "node_image": settings.node_image, "registry": settings.registry.prefix if settings.registry.enabled else "",
             "scenarios": [s.name for s in scenarios]}
     return Plan(options.run_id, opts, preflight, plans, files)
+
+
+COMPONENT_DOCKERFILE = "images/component/Dockerfile"
+
+
+def _needs_component_image(scenarios: list[Scenario]) -> bool:
+    return any(s.origin == "catalogue" for s in scenarios)
 
 
 def _preflight(plans: list[PairPlan], options: PlanOptions, settings: LiveSettings) -> list[PlanStep]:
@@ -347,6 +368,12 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
         handle = options.existing
     b = _PairBuilder(key, handle, settings, files)
     overrides = image_overrides(variant, settings, options)
+    if options.local_tag and settings.registry.enabled:
+        tag = options.local_tag.format(variant=variant.name, mode=mode.name)
+        for image in referenced_images(pair.cluster_scoped + pair.overlay):
+            repo = split_image(image)[0]
+            if repo.startswith(settings.registry.prefix):
+                overrides.setdefault(repo, f"{repo}:{tag}")
     cluster_scoped, changes = override_images(pair.cluster_scoped, overrides)
     overlay, more = override_images(pair.overlay, overrides)
     changes = sorted(set(changes + more))
@@ -376,6 +403,9 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
                   argv=["docker", "tag", image, host_ref], timeout=settings.timeout("images"))
             b.add("images", "command", f"push it; nodes pull it as {image}", argv=["docker", "push", host_ref],
                   timeout=settings.timeout("images"))
+        if _needs_component_image(scenarios):
+            b.add("images", "command", f"load the component image {BASE_IMAGE} onto the node",
+                  argv=kind.load_argv(handle.name, BASE_IMAGE), timeout=settings.timeout("images"))
         for image in settings.preload_images:
             b.add("images", "command", f"pull runtime base image {image}", argv=["docker", "pull", image],
                   timeout=settings.timeout("images"))

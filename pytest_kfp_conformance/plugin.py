@@ -33,6 +33,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kfpc-baseline-pairs", action="store_true",
                     help="compare only the baseline against each other variant (default: every pair)")
     group.addoption("--kfpc-self-check", action="store_true", help="compare each variant's tree with itself")
+    group.addoption("--kfpc-bundles", action="append", default=[], metavar="DIR",
+                    help="evidence bundle directories to compare (scenarios/test_compare.py); repeatable")
+    group.addoption("--kfpc-policy", default=None, metavar="DIR", help="declared expected differences (fixtures/policy)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,9 +90,48 @@ def kfpc_selection_for(config: pytest.Config) -> Any:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Expand `static_case` into one test per (check, mode, variant pair) — ids `[check-mode-base..other]`."""
-    if "static_case" not in metafunc.fixturenames:
+    if "compare_cell" in metafunc.fixturenames:
+        _generate_compare_cells(metafunc)
+    if "static_case" in metafunc.fixturenames:
+        _generate_static_cases(metafunc)
+
+
+COMPARISONS_KEY = pytest.StashKey[Any]()
+
+
+def kfpc_comparisons(config: pytest.Config) -> tuple[Any, list[Any]]:
+    """Bundles from --kfpc-bundles, compared once per session: (bundles, comparisons)."""
+    if COMPARISONS_KEY not in config.stash:
+        from harness.compare import compare_all, driver_identities
+        from harness.config import load_config
+        from harness.policy import load_policy
+        from harness.signoff import load_bundles
+
+        try:
+            catalogue = load_config(config.getoption("--kfpc-config"))
+            bundles, _inputs = load_bundles(config.getoption("--kfpc-bundles"))
+            comparisons = compare_all(bundles, variants=list(catalogue.variants), baseline=catalogue.baseline,
+                                      policy=load_policy(config.getoption("--kfpc-policy")),
+                                      driver_identities=driver_identities(catalogue))
+        except HarnessError as exc:
+            raise pytest.UsageError(exc.line()) from None
+        config.stash[COMPARISONS_KEY] = (bundles, comparisons)
+    return config.stash[COMPARISONS_KEY]
+
+
+def _generate_compare_cells(metafunc: pytest.Metafunc) -> None:
+    """One test per (scenario, mode, variant) cell — ids `[scenario-variant-mode]`."""
+    if not metafunc.config.getoption("--kfpc-bundles"):
+        metafunc.parametrize("compare_cell", [pytest.param(None, marks=pytest.mark.skip(
+            reason="no evidence bundles given (pass --kfpc-bundles out/<run-id>): not verified"))], ids=["no-bundles"])
         return
+    _bundles, comparisons = kfpc_comparisons(metafunc.config)
+    cells = [cell for comparison in comparisons for cell in comparison.cells]
+    metafunc.parametrize("compare_cell", cells, ids=[f"{c.scenario}-{c.variant}-{c.mode}" for c in cells])
+
+
+def _generate_static_cases(metafunc: pytest.Metafunc) -> None:
+    """Expand `static_case` into one test per (check, mode, variant pair) — ids `[check-mode-base..other]`."""
     from harness.static import iter_checks, variant_pairs
     from harness.static_checks import MODELESS
 

@@ -17,8 +17,6 @@ from harness.cli import main
 from harness.policy import DEFAULT_POLICY_DIR
 from tests.factory import VARIANT_DRIVER, Run, bundle_data, load_shape
 
-pytest_plugins = ("pytester",)
-
 SCENARIO = "pipeline-with-condition"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6a3ViZWZsb3c6ZGVmYXVsdCJ9.QUJDREVGR0hJSktMTU5PUA"
 CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium"
@@ -264,7 +262,8 @@ def test_allure_adapter_attaches_evidence_with_real_allure_pytest(pytester: pyte
             assert not [f for f in cell.findings if f.blocking]
     """)
     results = pytester.path / "allure-results"
-    outcome = pytester.runpytest("-p", "pytest_kfp_conformance.allure_adapter", f"--alluredir={results}")
+    # the adapter is a pytest11 plugin of the package, loaded with the others
+    outcome = pytester.runpytest(f"--alluredir={results}")
     outcome.assert_outcomes(failed=1)  # the leaked token is blocking
     [result] = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
     assert result["status"] == "failed"

@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="replace image REPOSITORY (as rendered, without tag) by REF for VARIANT; repeatable")
     clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF",
                           help="the driver image built from VARIANT's branch (required where the tree has a placeholder)")
+    clusters.add_argument("--local-tag", default="", metavar="TEMPLATE",
+                          help="tag of your local builds under the registry prefix, e.g. '{variant}' after "
+                               "`kfp-conformance images build --tag <variant>` for each variant (clusters share "
+                               "one registry, so variants must not all push :latest)")
     clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
     clusters.add_argument("--reuse-clusters", action="store_true",
                           help="reuse a ready cluster kept by an earlier run for the same variant and mode")
@@ -156,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
     run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
     options = LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, reuse=args.reuse_clusters,
                           max_clusters=args.max_clusters, kubeconfig=args.kubeconfig, context=args.context,
-                          images=parse_images(args.image, names), driver_images=parse_driver_images(args.driver_image, names))
+                          images=parse_images(args.image, names), driver_images=parse_driver_images(args.driver_image, names),
+                          local_tag=args.local_tag)
     runner = live_runner()
     if not args.static_only:
         check_driver_images(selection.variants, options.plan_options(None))
