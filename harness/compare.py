@@ -10,7 +10,6 @@ grouped into named checks whose status harness/verdict.py decides.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +21,7 @@ from deepdiff import DeepDiff
 from harness.bundle import Bundle
 from harness.logs import find_credentials, log_classes, redact_all
 from harness.models import ORACLE, SAME_AS_BASELINE, Finding, Severity
-from harness.normalize import NormalRun, Scrubber, normalize, same_value, seconds_between
+from harness.normalize import NormalRun, Scrubber, normalize, parse_json_text, same_value, seconds_between
 from harness.policy import Policy
 from harness.verdict import Check, Status, combine, judge
 
@@ -101,18 +100,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _structured(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _diff(a: Any, b: Any) -> str:
     """A readable diff of two structured values (deepdiff), redacted; empty for plain values."""
-    a, b = _structured(a), _structured(b)
+    a, b = parse_json_text(a), parse_json_text(b)
     if isinstance(a, dict | list) and isinstance(b, dict | list):
         return redact_all(DeepDiff(a, b, verbose_level=2).pretty())
     return ""

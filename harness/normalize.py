@@ -67,7 +67,8 @@ class Scrubber:
         return value
 
 
-def _parsed(value: Any) -> Any:
+def parse_json_text(value: Any) -> Any:
+    """A string that holds a JSON object or list, parsed; anything else unchanged."""
     if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return json.loads(value)
@@ -81,7 +82,7 @@ def same_value(a: Any, b: Any) -> bool:
     if a == b:
         return True
     if isinstance(a, str) and isinstance(b, str) and a[:1] in ("{", "[") and b[:1] in ("{", "["):
-        return _parsed(a) == _parsed(b)
+        return parse_json_text(a) == parse_json_text(b)
     return False
 
 

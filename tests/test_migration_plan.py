@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +24,9 @@ from harness.migration import (
 )
 from harness.models import Scenario
 from harness.plan import PlanOptions
+from tests.golden_files import check_golden
 from tests.livefakes import DRIVER_IMAGES, selection_for, shared_cache
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 KEPT = [Scenario(name, "catalogue", f"pipelines/{name}.yaml") for name in ("single-component", "artifacts")]
 
 
@@ -48,13 +46,6 @@ def _plan(inputs, mode: str, *, rollback: bool = True, run_id: str = "golden", s
                                 options=PlanOptions(run_id=run_id, driver_images=DRIVER_IMAGES), rollback=rollback)
 
 
-def _check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("KFPC_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.is_file(), f"{path} missing: run with KFPC_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"plan differs from {path}; if intended, regenerate with KFPC_UPDATE_GOLDEN=1"
 
 
 @pytest.mark.parametrize("mode", ["standalone", "multi-user"])
@@ -63,8 +54,8 @@ def test_migration_plan_sidecar_to_central_and_back_matches_golden(inputs, mode,
     text = plan.to_json()
     assert _plan(inputs, mode).to_json() == text  # deterministic
     assert "/tmp/" not in text and str(kfp_trees) not in text
-    _check_golden(f"migration-sidecar-plugin-to-central-driver.{mode}.json", text)
-    _check_golden(f"migration-sidecar-plugin-to-central-driver.{mode}.txt", plan.to_text())
+    check_golden(f"migration-sidecar-plugin-to-central-driver.{mode}.json", text)
+    check_golden(f"migration-sidecar-plugin-to-central-driver.{mode}.txt", plan.to_text())
 
 
 def test_migration_plan_orders_record_move_then_verify(inputs):

@@ -7,13 +7,11 @@ a change means the live tier would run different commands or apply different man
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 from harness.cli import main
+from tests.golden_files import check_golden
 from tests.livefakes import shared_cache
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 SCENARIOS = ["single-component", "loops", "exit-handler"]
 
 
@@ -28,13 +26,6 @@ def _plan(capsys, kfp_trees, remote_bases, fmt):
     return captured.out
 
 
-def _check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("KFPC_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.is_file(), f"{path} missing: run with KFPC_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"plan differs from {path}; if intended, regenerate with KFPC_UPDATE_GOLDEN=1"
 
 
 def test_plan_json_all_variants_modes_matches_golden(capsys, kfp_trees, remote_bases):
@@ -57,10 +48,10 @@ def test_plan_json_all_variants_modes_matches_golden(capsys, kfp_trees, remote_b
     text = json.dumps(data)
     assert "/tmp/" not in text and str(kfp_trees) not in text and str(shared_cache()) not in text
     assert _plan(capsys, kfp_trees, remote_bases, "json") == first  # deterministic
-    _check_golden("plan-all.json", first)
+    check_golden("plan-all.json", first)
 
 
 def test_plan_text_all_variants_modes_matches_golden(capsys, kfp_trees, remote_bases):
     text = _plan(capsys, kfp_trees, remote_bases, "text")
     assert text.count(" on cluster kfpc-plan-") == 9
-    _check_golden("plan-all.txt", text)
+    check_golden("plan-all.txt", text)

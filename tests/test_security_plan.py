@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -16,20 +14,14 @@ from harness.config import load_config
 from harness.security import OTHER_TENANT, SecurityRun, ca_secrets, probe_targets, security_plan
 from harness.testing.fakeapi import FakeCluster
 from harness.tlscheck import Endpoint, tls_endpoints
+from tests.golden_files import check_golden
 from tests.livefakes import make_fakes
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 CONFIG = load_config()
 VARIANTS = ("driver-pod", "sidecar-plugin", "central-driver")
 TENANT = "kubeflow-user-example-com"
 
 
-def _check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("KFPC_UPDATE_GOLDEN") == "1":
-        path.write_text(text)
-    assert path.is_file(), f"{path} missing: run with KFPC_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"plan differs from {path}; if intended, regenerate with KFPC_UPDATE_GOLDEN=1"
 
 
 @pytest.mark.parametrize("mode", ["multi-user", "tls"])
@@ -58,7 +50,7 @@ def test_security_plan_all_variants_matches_golden(install_render, kfp_trees, mo
             assert len(plan["not_verified"]) == 5  # no tenants in tls mode
         assert any(c["scheme"] == "http" and "ml-pipeline-driver" in c["target"]
                    for c in by_variant["central-driver"]["tls"]["driver_connections"])
-    _check_golden(f"security-plan.{mode}.json", text)
+    check_golden(f"security-plan.{mode}.json", text)
 
 
 # --- the live runner against the fake API -------------------------------------------------------------------
