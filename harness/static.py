@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import __version__
 from harness.commands.common import Selection
-from harness.models import Finding, Mode, Severity, Variant
+from harness.models import Finding, Mode, Variant
 from harness.render import InstallRender
 
 SCHEMA_VERSION = "1.0"
@@ -190,9 +190,6 @@ def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Findin
     }
 
 
-_SEVERITY_ORDER = {Severity.ERROR.value: 0, Severity.WARNING.value: 1, Severity.INFO.value: 2}
-
-
 def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
     """A reviewer's summary: verdict, sources with commits, blocking findings first, then the rest."""
     summary = doc["summary"]
@@ -222,16 +219,29 @@ def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
         table.setdefault(f["category"], Counter())[f["severity"]] += 1
     for category, counts in sorted(table.items()):
         lines.append(f"| {category} | {counts['error']} | {counts['warning']} | {counts['info']} |")
-    ordered = sorted(doc["findings"], key=lambda f: (_SEVERITY_ORDER[f["severity"]], f["category"], f["mode"]))
     for title, keep in (("Blocking findings", lambda f: f["severity"] == "error" and not f["expected"]),
                         ("Warnings", lambda f: f["severity"] == "warning" and not f["expected"]),
                         ("Declared expected differences", lambda f: f["expected"])):
-        chosen = [f for f in ordered if keep(f)]
+        chosen = [f for f in doc["findings"] if keep(f)]
         if not chosen:
             continue
-        lines += ["", f"## {title} ({len(chosen)})", ""]
-        for f in chosen[:max_per_section]:
-            lines.append(f"- `{f['id']}` [{f['mode']}] {', '.join(f['variants'])} — **{f['subject']}**: {f['message']}")
-        if len(chosen) > max_per_section:
-            lines.append(f"- … {len(chosen) - max_per_section} more in static.json")
+        groups = _group_findings(chosen)
+        lines += ["", f"## {title} ({len(chosen)} finding(s), {len(groups)} distinct)", ""]
+        for (fid, variants, subject, message), (modes, overlays) in list(groups.items())[:max_per_section]:
+            where = ", ".join(m for m in doc["modes"] + ["all"] if m in modes)
+            also = f" ({'/'.join(sorted(overlays))} overlay)" if overlays else ""
+            lines.append(f"- `{fid}` [{where}]{also} {', '.join(variants)} — **{subject}**: {message}")
+        if len(groups) > max_per_section:
+            lines.append(f"- … {len(groups) - max_per_section} more in static.json")
     return "\n".join(lines) + "\n"
+
+
+def _group_findings(findings: list[dict[str, Any]]) -> dict[tuple[str, tuple[str, ...], str, str], tuple[set[str], set[str]]]:
+    """The same finding in several modes or overlays is one line: a reviewer reads each fact once."""
+    groups: dict[tuple[str, tuple[str, ...], str, str], tuple[set[str], set[str]]] = {}
+    for f in sorted(findings, key=lambda f: (f["category"], f["id"], f["subject"], f["message"])):
+        modes, overlays = groups.setdefault((f["id"], tuple(f["variants"]), f["subject"], f["message"]), (set(), set()))
+        modes.add(f["mode"])
+        if f["evidence"].get("overlay"):
+            overlays.add(f["evidence"]["overlay"])
+    return groups
