@@ -213,6 +213,11 @@ def docker():
         print("")
     elif argv[:1] == ["tag"] or argv[:1] == ["pull"]:
         print("")
+    elif argv[:1] == ["build"]:
+        # a real build reads its context; the fake checks the plan wrote it (cwd is the run's out dir)
+        if not os.path.isfile(os.path.join(argv[-1], "Dockerfile")):
+            fail(f"fake docker: unable to prepare context: {argv[-1]}/Dockerfile not found", 1)
+        print("Successfully built fake")
     elif argv[:1] == ["push"]:
         with State() as s:
             s["images"].append(argv[1])
