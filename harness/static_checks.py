@@ -46,7 +46,7 @@ def check_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) 
     for pair in pairs:
         comparison = workflows.compare_compiled_workflows(
             ctx.tree(pair.base.name), ctx.tree(pair.other.name), base_variant=pair.base.name,
-            other_variant=pair.other.name, mode="all")
+            other_variant=pair.other.name, mode="all", cache_dir=ctx.selection.cache_dir)
         findings.extend(comparison.findings())
         data[pair.label] = comparison.summary()
     return findings, data

@@ -15,7 +15,10 @@ transport (see docs/workflows.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -729,9 +732,28 @@ class WorkflowComparison:
         }
 
 
-def _canonical_file(path: Path) -> CanonicalWorkflow:
+# Canonical views on disk are keyed by this module's code as well as the file's bytes, so a change to the
+# normalisation rules never reuses an old view.
+_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).digest()
+
+
+def _canonical_file(path: Path, cache_dir: Path | None = None) -> CanonicalWorkflow:
     stat = path.stat()
-    return _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if cache_dir is None:
+        return _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    # Parsing ~400 goldens dominates a warm static run; a pickled view loads ~10x faster than the YAML.
+    cached = cache_dir / "workflows" / f"{hashlib.sha256(_CODE_DIGEST + path.read_bytes()).hexdigest()[:32]}.pickle"
+    if cached.is_file():
+        try:
+            return pickle.loads(cached.read_bytes())  # noqa: S301 - our own cache, written below
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+            pass  # stale or torn entry: rebuild it
+    view = _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(pickle.dumps(view, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(cached)
+    return view
 
 
 @lru_cache(maxsize=1024)
@@ -741,15 +763,19 @@ def _canonical_cached(path: str, mtime_ns: int, size: int) -> CanonicalWorkflow:
 
 
 def compare_compiled_workflows(
-    base_dir: Path | str, other_dir: Path | str, *, base_variant: str, other_variant: str, mode: str = "static"
+    base_dir: Path | str, other_dir: Path | str, *, base_variant: str, other_variant: str, mode: str = "static",
+    cache_dir: Path | None = None,
 ) -> WorkflowComparison:
-    """Compare the compiled-workflow goldens of two KFP trees (a tree or its compiled-workflows dir each)."""
+    """Compare the compiled-workflow goldens of two KFP trees (a tree or its compiled-workflows dir each).
+
+    With `cache_dir`, each file's canonical view is kept on disk (keyed by content and code) for warm runs.
+    """
     base, other = golden_dir(base_dir), golden_dir(other_dir)
     base_files = {p.name for p in base.glob("*.yaml")}
     other_files = {p.name for p in other.glob("*.yaml")}
     results = []
     for name in sorted(base_files & other_files):
-        a, b = _canonical_file(base / name), _canonical_file(other / name)
+        a, b = _canonical_file(base / name, cache_dir), _canonical_file(other / name, cache_dir)
         results.append(WorkflowResult(name, a.invocations, b.invocations, tuple(_diff_canonical(a, b))))
     return WorkflowComparison(
         base_variant, other_variant, mode, str(base), str(other), tuple(results),
