@@ -458,6 +458,20 @@ def _rbac_rows(bundle: Bundle, drivers: Iterable[str]) -> dict[tuple[str, ...], 
     return rows
 
 
+def _static_live_mismatches(bundle: Bundle, f: _Findings) -> None:
+    """Static and live side by side: the static evaluator (harness/rbac.py) predicted each live check from
+    the applied render; a disagreement means the cluster grants something the manifests do not say (or the
+    other way round) and the static tier's RBAC verdict cannot be trusted for it."""
+    for row in bundle.data.get("rbac") or []:
+        if "static_allowed" in row and row["static_allowed"] != row["allowed"]:
+            f.add("rbac.static-live-mismatch", "rbac", f"ServiceAccount {row['identity']}",
+                  f"{bundle.variant}.{bundle.mode}: the cluster {'allows' if row['allowed'] else 'denies'} "
+                  f"{_rbac_field(row)} but the rendered manifests predict it is "
+                  f"{'allowed' if row['static_allowed'] else 'denied'}",
+                  field=_rbac_field(row), identity=row["identity"], live=row["allowed"],
+                  static=row["static_allowed"])
+
+
 def compare_rbac(mode: str, bundles: Mapping[str, Bundle], *, variants: Sequence[str], baseline: str,
                  policy: Policy, driver_identities: Mapping[str, Iterable[str]]) -> Comparison:
     """The live SAR matrix of each variant against the baseline's, the driver identities aligned by role.
@@ -474,8 +488,10 @@ def compare_rbac(mode: str, bundles: Mapping[str, Bundle], *, variants: Sequence
             comparison.cells.append(Cell(RBAC_ROW, mode, variant, (
                 judge("rbac", not_verified=f"no live SubjectAccessReview matrix for {variant}.{mode}"),)))
             continue
-        if variant == baseline:
-            comparison.cells.append(Cell(RBAC_ROW, mode, variant, (judge("rbac"),)))  # the reference matrix
+        if variant == baseline:  # the reference matrix: checked only against its own static prediction
+            f = _Findings(policy, mode, (variant,), baseline)
+            _static_live_mismatches(bundle, f)
+            comparison.cells.append(Cell(RBAC_ROW, mode, variant, (judge("rbac", f.done()),)))
             continue
         if not base_rows:
             comparison.cells.append(Cell(RBAC_ROW, mode, variant, (
@@ -483,6 +499,7 @@ def compare_rbac(mode: str, bundles: Mapping[str, Bundle], *, variants: Sequence
                       f"{baseline}.{mode}"),)))
             continue
         f = _Findings(policy, mode, (baseline, variant), baseline)
+        _static_live_mismatches(bundle, f)
         rows = _rbac_rows(bundle, driver_identities.get(variant, ()))
         for key in sorted(rows.keys() | base_rows.keys()):
             mine, identity = rows.get(key, (False, ""))

@@ -30,9 +30,10 @@ from harness.cluster.ledger import Claim, Ledger
 from harness.commands.common import Selection
 from harness.errors import HarnessError
 from harness.install import INSTALL_PHASES, Installer
-from harness.models import Scenario
+from harness.models import Mode, Scenario, Variant
 from harness.plan import PairInput, PairPlan, Plan, PlanOptions, build_plan
 from harness.proc import Runner
+from harness.rbaclive import Check
 
 
 class Terminated(KeyboardInterrupt):
@@ -186,6 +187,17 @@ class LiveSession:
         write_plan(self.plan, self.out_dir)
         self.installer.run_steps(self.plan.preflight)
 
+    def static_access(self, pair: PairPlan, variant: Variant, mode: Mode, checks: list[Check]) -> dict[Check, bool]:
+        """The static RBAC evaluator's answer to each live check, over exactly what was applied (plus the
+        profile controller's per-namespace objects in multi-user mode)."""
+        from harness.rbac import index_manifests, predict_access, profile_manifests
+
+        applied = [d for name in ("cluster-scoped", "overlay")
+                   for d in yaml.safe_load_all(self.plan.files.get(f"rendered/{pair.key}/{name}.yaml", ""))
+                   if isinstance(d, dict)]
+        index = index_manifests([*applied, *profile_manifests(self.selection.config, variant, mode)])
+        return {check: answer["allowed"] for check, answer in zip(checks, predict_access(index, checks))}
+
     def overlay_manifests(self, pair: PairPlan) -> list[dict[str, Any]]:
         text = self.plan.files.get(f"rendered/{pair.key}/overlay.yaml", "")
         return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
@@ -279,12 +291,13 @@ class LiveSession:
         identities = [*variant.driver.identities_for(mode.name), f"{mode.user_namespace}/{mode.workflow_service_account}"]
         namespaces = sorted({self.settings.namespace, mode.user_namespace})
         checks = checks_from_identities(identities, namespaces)
+        static = self.static_access(pair, variant, mode, checks)
         with connect(handle, mode, kube, renders=self.overlay_manifests(pair), runner=self.runner) as session:
             for scenario in runnable:
                 self.progress(f"[{key}] running {scenario.name}")
                 ctx = RunContext(cluster=handle, variant=variant, mode=mode,
                                  source=self.selection.sources[variant.name], kube=kube, kfp=session,
-                                 run_id=self.plan.run_id, rbac_checks=checks)
+                                 run_id=self.plan.run_id, rbac_checks=checks, rbac_static=static)
                 bundle = run_scenario(ctx, scenario, self.out_dir)
                 result.bundles.append(str(bundle.relative_to(self.out_dir)))
                 status = json.loads((bundle / "bundle.json").read_text()).get("status")

@@ -7,7 +7,7 @@ without this module depending on its internals.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from harness.kube import CORE, Kube
@@ -61,8 +61,13 @@ def checks_from_identities(identities: Iterable[Identity | str], namespaces: Seq
     return sorted(set(checks))
 
 
-def snapshot(kube: Kube, checks: Iterable[Check | tuple[str, ...]]) -> list[dict[str, Any]]:
-    """One SubjectAccessReview per check, in a stable order, shaped like bundle.json's `rbac` entries."""
+def snapshot(kube: Kube, checks: Iterable[Check | tuple[str, ...]],
+             static: Mapping[Check, bool] | None = None) -> list[dict[str, Any]]:
+    """One SubjectAccessReview per check, in a stable order, shaped like bundle.json's `rbac` entries.
+
+    `static` is the static evaluator's answer per check (harness.rbac.predict_access over the installed
+    render); it is stored beside the live answer so the report shows both side by side.
+    """
     results: list[dict[str, Any]] = []
     for raw in sorted({Check(*c) for c in checks}):
         namespace, name = raw.identity.split("/", 1)
@@ -71,6 +76,8 @@ def snapshot(kube: Kube, checks: Iterable[Check | tuple[str, ...]]) -> list[dict
         entry = {"identity": raw.identity, "verb": raw.verb, "group": raw.group, "resource": raw.resource,
                  "subresource": raw.subresource, "namespace": raw.namespace, "name": raw.name,
                  "allowed": decision["allowed"]}
+        if static is not None and raw in static:
+            entry["static_allowed"] = static[raw]
         results.append(entry)
     return results
 

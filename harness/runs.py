@@ -39,6 +39,7 @@ class RunContext:
     timeouts: Mapping[str, int] = field(default_factory=dict)  # overrides mode.timeouts (key "run")
     poll_interval: float = 5.0
     rbac_checks: Sequence[Check] = ()
+    rbac_static: Mapping[Check, bool] = field(default_factory=dict)  # static prediction per check
     progress: Callable[[str], None] = lambda _line: None
 
     @property
@@ -92,7 +93,7 @@ def run_scenario(ctx: RunContext, scenario: Scenario, out_dir: str | Path) -> Pa
                                experiment=f"kfpc-{ctx.run_id}")
     run, problem = wait_for_run(ctx, submitted["run_id"])
     run = {**submitted, **run, "namespace": ctx.mode.user_namespace}
-    rbac = snapshot(ctx.kube, ctx.rbac_checks) if ctx.rbac_checks else None
+    rbac = snapshot(ctx.kube, ctx.rbac_checks, ctx.rbac_static) if ctx.rbac_checks else None
     collected = collect_run(ctx.kube, ctx.variant, ctx.mode, run, secrets=ctx.secrets, window_start=started,
                             rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None)
     write_run_bundle(target, scenario, ctx.variant, ctx.mode, ctx.source, run, collected,

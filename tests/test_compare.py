@@ -308,3 +308,19 @@ def test_benchmark_data_is_valid_and_differences_in_it_are_found(tmp_path: Path,
                               baseline="sidecar-plugin", policy=policy)
     assert {f.subject for f in blocking(result, "central-driver") if f.id == "task.state-differs"} == {
         "task root/for-loop-2[37]/print-op"}
+
+
+def test_rbac_static_and_live_side_by_side_flags_disagreements(make, policy) -> None:
+    """Each live SubjectAccessReview row carries the static evaluator's prediction; only disagreements fail."""
+    def with_static(data, files):
+        for row in data["rbac"]:
+            row["static_allowed"] = row["allowed"]
+        data["rbac"][0]["static_allowed"] = not data["rbac"][0]["allowed"]
+
+    result = _rbac(make, policy, mutate=with_static)
+    central = next(c for c in result.cells if c.variant == "central-driver")
+    mismatches = [f for f in central.findings if f.id == "rbac.static-live-mismatch"]
+    assert len(mismatches) == 1 and mismatches[0].blocking
+    assert mismatches[0].evidence["live"] is not mismatches[0].evidence["static"]
+    baseline = next(c for c in result.cells if c.variant == BASELINE)
+    assert not [f for f in baseline.findings if f.id == "rbac.static-live-mismatch"]

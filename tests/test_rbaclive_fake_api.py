@@ -88,3 +88,19 @@ def test_profile_objects_fake_api_lists_secrets_without_data(fake: FakeCluster, 
         {"name": "ml-pipeline-driver-agent-executor-plugin.service-account-token",
          "type": "kubernetes.io/service-account-token"}]
     assert "ZXlKaGJHY2lPaUpTVXpJMU5pSjkuc2VjcmV0" not in repr(objects)
+
+
+def test_snapshot_fake_api_stores_static_prediction_from_the_real_render(fake: FakeCluster, tmp_path: Path,
+                                                                        install_render) -> None:
+    """Static and live side by side: each SubjectAccessReview row carries what harness.rbac predicts from the
+    real sidecar-plugin render; the fake API's rule table models that Role, so the two agree."""
+    from harness.rbac import index_manifests, predict_access
+
+    kube = Kube(str(fake.kubeconfig(tmp_path / "kubeconfig")), "fake")
+    checks = checks_from_identities([Identity("kubeflow", "ml-pipeline-driver-agent-executor-plugin")], ["kubeflow"])
+    index = index_manifests(install_render("sidecar-plugin", "standalone").manifests)
+    static = {c: a["allowed"] for c, a in zip(checks, predict_access(index, checks))}
+    result = snapshot(kube, checks, static)
+    assert all("static_allowed" in row for row in result)
+    disagreements = [(r["verb"], r["resource"], r["name"]) for r in result if r["static_allowed"] != r["allowed"]]
+    assert disagreements == []
