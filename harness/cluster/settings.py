@@ -38,6 +38,8 @@ LIVE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "kind_version": {"type": "string"},
+        # expected SHA-256 of the kind binary per os-arch (e.g. linux-amd64), for `run --fetch-tools`
+        "kind_sha256": {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
         "node_image": {"type": "string", "minLength": 1},
         "registry": {
             "type": "object",
@@ -87,6 +89,7 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class LiveSettings:
     kind_version: str = "v0.31.0"
+    kind_sha256: dict[str, str] = field(default_factory=dict)
     node_image: str = DEFAULT_NODE_IMAGE
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     cert_manager_url: str = "https://github.com/cert-manager/cert-manager/releases/download/v1.16.2/cert-manager.yaml"

@@ -7,6 +7,7 @@ bad input exits 2 with one line before anything is created. `--plan` prints the 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -44,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="replace image REPOSITORY (as rendered, without tag) by REF for VARIANT; repeatable")
     clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF",
                           help="the driver image built from VARIANT's branch (required where the tree has a placeholder)")
+    clusters.add_argument("--fetch-tools", action="store_true",
+                          help="if kind is not on PATH, download the pinned release (live.kind_version) and "
+                               "verify its SHA-256 before use (online; off by default)")
     clusters.add_argument("--local-tag", default="", metavar="TEMPLATE",
                           help="tag of your local builds under the registry prefix, e.g. '{variant}' after "
                                "`kfp-conformance images build --tag <variant>` for each variant (clusters share "
@@ -173,6 +177,12 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         if args.provider == "kind":
             check_docker(runner)
+            if args.fetch_tools and not shutil.which("kind", path=runner.environ().get("PATH")):
+                from harness.cluster.tools import fetch_kind
+
+                live = selection.config.live
+                kind = fetch_kind(live.kind_version, selection.cache_dir / "bin", pinned_sha256=live.kind_sha256)
+                runner.env = {**runner.env, "PATH": f"{kind.parent}{os.pathsep}{runner.environ()['PATH']}"}
             runner.which("kind")
         runner.which("kubectl")
     selection.out_dir = selection.out_dir / run_id
