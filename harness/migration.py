@@ -24,7 +24,7 @@ from deepdiff import DeepDiff
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.inventory import describe, index_manifests
-from harness.models import TERMINAL_STATES, Finding, Scenario, Severity
+from harness.models import TERMINAL_STATES, Finding, Scenario, Severity, Variant
 from harness.orphans import profile_objects, static_orphans
 from harness.plan import (
     PairInput,
@@ -44,7 +44,18 @@ IN_FLIGHT_SCENARIO = "long-running"
 IN_FLIGHT_SECONDS = 600  # long enough to still be running while the new render is applied and rolls out
 START_TIMEOUT = 300  # the in-flight run must reach RUNNING before the move starts
 MOVE_PHASES = ("images", "cluster-scoped", "overlay", "readiness")
-SUPPORTED = {("sidecar-plugin", "central-driver"), ("central-driver", "sidecar-plugin")}
+# In-place moves are between driver transports that run beside an Argo agent (variant facts, not names):
+# the per-task driver-pod mode rewrites the apiserver and every workflow, which is a reinstall, not a move.
+MOVABLE_DRIVER_KINDS = frozenset({"executor-plugin", "central-service"})
+
+
+def check_movable(old: Variant, new: Variant) -> None:
+    """Only a move between the two agent-side driver transports is an in-place upgrade."""
+    kinds = (old.driver.kind, new.driver.kind)
+    if kinds[0] == kinds[1] or not set(kinds) <= MOVABLE_DRIVER_KINDS:
+        raise HarnessError(f"migration {old.name} -> {new.name} ({kinds[0]} -> {kinds[1]}) is not supported",
+                           "move between an executor-plugin and a central-service variant, e.g. "
+                           "--from sidecar-plugin --to central-driver (add --rollback for the reverse)")
 
 
 @dataclass
@@ -197,9 +208,7 @@ def build_migration_plan(*, config: Config, old: PairInput, new: PairInput, scen
         raise HarnessError(f"cannot migrate between modes ({old.mode.name} -> {new.mode.name})",
                            "pick one --mode for both variants")
     pair_names = (old.variant.name, new.variant.name)
-    if pair_names not in SUPPORTED:
-        raise HarnessError(f"migration {pair_names[0]} -> {pair_names[1]} is not supported",
-                           "use --from sidecar-plugin --to central-driver (add --rollback for the reverse)")
+    check_movable(old.variant, new.variant)
     if in_flight_seconds < 1:
         raise HarnessError(f"--in-flight-seconds {in_flight_seconds} must be positive", "pass e.g. 600")
     names = [s.name for s in scenarios]

@@ -62,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.old == args.new:
         raise HarnessError(f"--from and --to are both {args.old}", "pick two different variants")
-    from harness.migration import SUPPORTED
+    from harness.config import load_config
+    from harness.migration import check_movable
 
-    if (args.old, args.new) not in SUPPORTED:
-        raise HarnessError(f"migration {args.old} -> {args.new} is not supported",
-                           "use --from sidecar-plugin --to central-driver (add --rollback for the reverse)")
+    catalogue = load_config(args.config)
+    check_movable(catalogue.variant(args.old), catalogue.variant(args.new))  # before any source is resolved
     selection = resolve_selection(argparse.Namespace(
         config=args.config, variant=[args.old, args.new], sources=args.sources, mode=[args.mode],
         remote_bases=args.remote_bases, cache_dir=args.cache_dir, out=args.out))
