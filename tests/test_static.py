@@ -136,3 +136,19 @@ def test_broken_overlay_in_config_names_the_file(kfp_trees, remote_bases, tmp_pa
                              "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert result.returncode == 2 and "standalone/missing has no kustomization.yaml" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "o" / "static.json").exists()
+
+
+def test_main_job_static_only_fake_docker_down_runs_static_and_touches_no_cluster(kfp_trees, remote_bases,
+                                                                                   shared_renderer, tmp_path) -> None:
+    """The README's main command on a machine without a Docker engine (docker is faked, daemon down)."""
+    from tests.livefakes import make_fakes
+
+    fakes = make_fakes(tmp_path / "fakes")
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--static-only", "--sources", str(kfp_trees),
+                             "--remote-bases", str(remote_bases), "--cache-dir", str(shared_renderer.cache_dir),
+                             "--run-id", "r1", "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, env=fakes.env(KFPC_FAKE_DOCKER_DAEMON="0"))
+    assert result.returncode == 1, result.stderr  # the real trees have blocking findings
+    doc = json.loads((tmp_path / "out" / "r1" / "static.json").read_text())
+    assert doc["summary"]["blocking"] > 0 and (tmp_path / "out" / "r1" / "static.md").is_file()
+    assert fakes.calls() == []  # no docker, kind or kubectl call
