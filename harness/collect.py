@@ -337,8 +337,13 @@ def write_run_bundle(target: Path, scenario: Scenario, variant: Variant, mode: M
     data: dict[str, Any] = {
         "status": status,
         "collected_by": "kfp-conformance harness.collect",
+        # the scenario's expectations travel with the evidence, so a report is rebuilt from files alone
         "scenario": {"name": scenario.name, "origin": scenario.origin, "expected_state": scenario.expected_state,
-                     **({"upstream_path": scenario.upstream_path} if scenario.upstream_path else {})},
+                     **({"upstream_path": scenario.upstream_path} if scenario.upstream_path else {}),
+                     **({"description": scenario.description} if scenario.description else {}),
+                     **({"expected_outputs": scenario.expected_outputs} if scenario.expected_outputs else {}),
+                     **({"failing_tasks": list(scenario.failing_tasks)} if scenario.failing_tasks else {}),
+                     **({"expected_cache": scenario.expected_cache} if scenario.expected_cache else {})},
         "variant": variant.name, "mode": mode.name,
         "source": {k: v for k, v in {"repository": source.repository, "ref": source.ref,
                                      "commit": source.commit}.items() if v or k == "commit"},
@@ -346,7 +351,8 @@ def write_run_bundle(target: Path, scenario: Scenario, variant: Variant, mode: M
                 "namespace": run.get("namespace") or mode.user_namespace,
                 **({"workflow": collected.workflow} if collected.workflow else {}),
                 "created_at": run.get("created_at"), "finished_at": run.get("finished_at"),
-                "error": json.dumps(run["error"]) if isinstance(run.get("error"), dict) else run.get("error")},
+                "error": json.dumps(run["error"]) if isinstance(run.get("error"), dict) else run.get("error"),
+                **({"previous_runs": run["previous_runs"]} if run.get("previous_runs") else {})},
         "tasks": collected.tasks, "driver_nodes": collected.driver_nodes, "pods": collected.pods,
         "driver_logs": collected.driver_logs or {"location": variant.driver.logs.where, "files": [], "found": False},
     }
@@ -354,4 +360,6 @@ def write_run_bundle(target: Path, scenario: Scenario, variant: Variant, mode: M
         data["reason"] = reason
     if collected.rbac is not None:
         data["rbac"] = collected.rbac
+    if scenario.oracle:
+        data["oracle"] = scenario.oracle
     return write_bundle(target, _redact_value(data, secrets), collected.files, overwrite=True)

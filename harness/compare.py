@@ -153,6 +153,17 @@ def _check_expectations(norm: NormalRun, data: dict[str, Any], f: _Findings) -> 
                 f.add("oracle.output-mismatch", "outputs", f"task {path}",
                       f"{norm.key[1]}: output {name} of {path} is {_show(got)}, expected {_show(want)}",
                       field=name, expected_value=want, actual=got)
+    for path, want_hit in sorted((scenario.get("expected_cache") or {}).items()):
+        # the last of the repeated runs: its container driver decides whether the task comes from the cache
+        checked += 1
+        driver = norm.drivers.get(path)
+        got = None if driver is None else driver.outputs.get("cached-decision")
+        hit = str(got).lower() == "true"  # absent (central-driver omits nil) or "false": not from the cache
+        if driver is None or hit != want_hit:
+            f.add("oracle.cache-mismatch", "caching", f"task {path}",
+                  f"{norm.key[1]}: {path} was {'served from' if hit else 'not served from'} the cache on the "
+                  f"repeated run (cached-decision {_show(got)}); expected {'a cache hit' if want_hit else 'a fresh run'}",
+                  field="cached-decision", expected_value=want_hit, actual=got)
     for path in scenario.get("failing_tasks") or []:
         checked += 1
         task = norm.tasks.get(path)

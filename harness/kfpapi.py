@@ -63,11 +63,11 @@ class KfpSession:
         return redact(text, self.secrets)
 
     def submit(self, pipeline_file: str, arguments: dict[str, Any], *, run_name: str,
-               experiment: str) -> dict[str, Any]:
+               experiment: str, enable_caching: bool | None = False) -> dict[str, Any]:
         """Create a run of a compiled pipeline (IR YAML) in the session's namespace: {run_id, created_at}.
 
-        Caching is off: a reused cluster may run the same scenario again, and cache hits would skip the
-        drivers and executors whose behaviour we compare.
+        Caching is off by default: a reused cluster may run the same scenario again, and cache hits would
+        skip the drivers and executors whose behaviour we compare. None keeps the compiled settings.
         """
         from kfp_server_api.exceptions import ApiException
 
@@ -76,7 +76,7 @@ class KfpSession:
             with contextlib.redirect_stdout(io.StringIO()):
                 result = self.client.create_run_from_pipeline_package(
                     pipeline_file, arguments=dict(arguments), run_name=run_name, experiment_name=experiment,
-                    namespace=self.namespace if self.multi_user else None, enable_caching=False,
+                    namespace=self.namespace if self.multi_user else None, enable_caching=enable_caching,
                 )
         except ApiException as exc:
             raise KfpApiError(f"KFP API refused the run {run_name}: {exc.status} "

@@ -130,6 +130,16 @@ class Kube:
     def version(self) -> dict[str, Any]:
         return self._json("GET", "/version", what="GET /version")
 
+    def create(self, api_version: str, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an object (a scenario's Secret or ConfigMap). Its data is never echoed in errors."""
+        name = (body.get("metadata") or {}).get("name", "")
+        return self._json("POST", api_path(api_version, plural, namespace), body=body,
+                          what=f"create {plural} {namespace}/{name}")
+
+    def delete(self, api_version: str, plural: str, name: str, namespace: str | None = None) -> None:
+        self._call("DELETE", api_path(api_version, plural, namespace, name),
+                   what=f"delete {plural} {namespace + '/' if namespace else ''}{name}")
+
     def get(self, api_version: str, plural: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         path = api_path(api_version, plural, namespace, name)
         return self._json("GET", path, what=f"get {plural} {namespace + '/' if namespace else ''}{name}")

@@ -194,6 +194,8 @@ class Scenario:
     # whether every repeat run must take it from the cache (driver output cached-decision)
     repeat_runs: int = 1
     expected_cache: dict[str, bool] = field(default_factory=dict)
+    # the local oracle's result in the evidence bundle's `oracle` shape (harness/oracle.py bundle_oracle)
+    oracle: dict[str, Any] = field(default_factory=dict)
 
     def skip_reason(self, variant: str, mode: str) -> str | None:
         if self.modes and mode not in self.modes:

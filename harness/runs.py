@@ -7,6 +7,7 @@ compiled IR and the same arguments go to every variant. A run that does not fini
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -87,15 +88,69 @@ def run_scenario(ctx: RunContext, scenario: Scenario, out_dir: str | Path) -> Pa
         raise ConfigError(str(pipeline), f"compiled pipeline of scenario {scenario.name} not found",
                           "compile the scenario first (kfp-conformance scenarios)")
     target = bundle_dir(out_dir, scenario.name, ctx.variant.name, ctx.mode.name)
-    started = datetime.now(timezone.utc)
-    submitted = ctx.kfp.submit(str(pipeline), scenario.arguments,
-                               run_name=f"{scenario.name}-{ctx.variant.name}-{ctx.mode.name}",
-                               experiment=f"kfpc-{ctx.run_id}")
-    run, problem = wait_for_run(ctx, submitted["run_id"])
-    run = {**submitted, **run, "namespace": ctx.mode.user_namespace}
-    rbac = snapshot(ctx.kube, ctx.rbac_checks, ctx.rbac_static) if ctx.rbac_checks else None
-    collected = collect_run(ctx.kube, ctx.variant, ctx.mode, run, secrets=ctx.secrets, window_start=started,
-                            rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None)
-    write_run_bundle(target, scenario, ctx.variant, ctx.mode, ctx.source, run, collected,
-                     status="partial" if problem else "complete", reason=problem, secrets=ctx.secrets)
+    created = apply_setup(ctx, scenario)
+    try:
+        started = datetime.now(timezone.utc)
+        run, problem = _submit_runs(ctx, scenario, pipeline)
+        rbac = snapshot(ctx.kube, ctx.rbac_checks, ctx.rbac_static) if ctx.rbac_checks else None
+        collected = collect_run(ctx.kube, ctx.variant, ctx.mode, run, secrets=ctx.secrets, window_start=started,
+                                rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None)
+        write_run_bundle(target, scenario, ctx.variant, ctx.mode, ctx.source, run, collected,
+                         status="partial" if problem else "complete", reason=problem, secrets=ctx.secrets)
+    finally:
+        remove_setup(ctx, created)
     return target
+
+
+def _submit_runs(ctx: RunContext, scenario: Scenario, pipeline: Path) -> tuple[dict[str, Any], str]:
+    """Submit the scenario (`repeat_runs` times, one after the other) and wait; the last run is the evidence.
+
+    A single run has caching off (a reused cluster must not serve it from an earlier harness run); repeated
+    runs keep the caching the pipeline was compiled with, since their point is the second run's cache hit.
+    """
+    caching = None if scenario.repeat_runs > 1 else False
+    previous: list[dict[str, Any]] = []
+    for attempt in range(1, scenario.repeat_runs + 1):
+        submitted = ctx.kfp.submit(str(pipeline), scenario.arguments,
+                                   run_name=f"{scenario.name}-{ctx.variant.name}-{ctx.mode.name}"
+                                            + (f"-{attempt}" if scenario.repeat_runs > 1 else ""),
+                                   experiment=f"kfpc-{ctx.run_id}", enable_caching=caching)
+        run, problem = wait_for_run(ctx, submitted["run_id"])
+        run = {**submitted, **run, "namespace": ctx.mode.user_namespace}
+        if attempt == scenario.repeat_runs or problem:
+            return {**run, "previous_runs": previous}, problem
+        previous.append({"id": run.get("run_id", ""), "state": run.get("state") or "UNKNOWN"})
+    raise AssertionError("unreachable: repeat_runs >= 1")
+
+
+SETUP_PLURALS = {("v1", "Secret"): "secrets", ("v1", "ConfigMap"): "configmaps"}
+
+
+def apply_setup(ctx: RunContext, scenario: Scenario) -> list[tuple[str, str, str]]:
+    """Create the scenario's Secrets and ConfigMaps in the user namespace, labelled as ours; returns what
+    was created (deleted in reverse order after collection). An object left by a killed run is replaced."""
+    created: list[tuple[str, str, str]] = []
+    namespace = ctx.mode.user_namespace
+    for obj in scenario.setup:
+        plural = SETUP_PLURALS.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+        if plural is None:
+            raise ConfigError(scenario.name, f"setup object kind {obj.get('kind')!r} is not supported",
+                              "scenario setup may create v1 Secrets and ConfigMaps")
+        for value in [*(obj.get("stringData") or {}).values(), *(obj.get("data") or {}).values()]:
+            if obj["kind"] == "Secret":
+                ctx.kube.remember_secret(str(value))  # redacted from every log and bundle
+        meta = dict(obj.get("metadata") or {})
+        labels = {**(meta.get("labels") or {}), "app.kubernetes.io/managed-by": "kfp-conformance",
+                  "kfp-conformance/run": ctx.run_id}
+        body = {**obj, "metadata": {**meta, "namespace": namespace, "labels": labels}}
+        if ctx.kube.find("v1", plural, meta["name"], namespace) is not None:
+            ctx.kube.delete("v1", plural, meta["name"], namespace)
+        ctx.kube.create("v1", plural, namespace, body)
+        created.append(("v1", plural, meta["name"]))
+    return created
+
+
+def remove_setup(ctx: RunContext, created: list[tuple[str, str, str]]) -> None:
+    for api_version, plural, name in reversed(created):
+        with contextlib.suppress(HarnessError):  # cleanup must not hide the run's own outcome
+            ctx.kube.delete(api_version, plural, name, ctx.mode.user_namespace)

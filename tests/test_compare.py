@@ -3,6 +3,7 @@ difference is detected, and benign noise (ids, timestamps, ordering, pod names) 
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -324,3 +325,28 @@ def test_rbac_static_and_live_side_by_side_flags_disagreements(make, policy) -> 
     assert mismatches[0].evidence["live"] is not mismatches[0].evidence["static"]
     baseline = next(c for c in result.cells if c.variant == BASELINE)
     assert not [f for f in baseline.findings if f.id == "rbac.static-live-mismatch"]
+
+
+def _expect_cache(hit: bool):
+    """Mutator: the scenario expects a cache hit on the first container task; the driver reports `hit`."""
+    def mutate(data, files):
+        node = next(n for n in data["driver_nodes"] if n["driver_type"] == "CONTAINER")
+        data["scenario"]["expected_cache"] = {node["task_path"]: True}
+        outputs = node["outputs"]
+        if "result" in outputs:  # central-driver: JSON body, cached-decision omitted when nil
+            body = json.loads(outputs["result"])
+            body.pop("cached-decision", None)
+            if hit:
+                body["cached-decision"] = "true"
+            outputs["result"] = json.dumps(body, sort_keys=True)
+        else:
+            outputs["parameters"]["cached-decision"] = "true" if hit else "false"
+    return mutate
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_expected_cache_hit_is_read_from_each_transports_cached_decision(make, policy, variant) -> None:
+    missed = compare({variant: make(variant, mutate=_expect_cache(hit=False))}, policy, variants=[variant])
+    assert [f.id for f in blocking(missed, variant)] == ["oracle.cache-mismatch"]
+    served = compare({variant: make(variant, seed=1, mutate=_expect_cache(hit=True))}, policy, variants=[variant])
+    assert not [f for f in findings(served, variant) if f.id == "oracle.cache-mismatch"]

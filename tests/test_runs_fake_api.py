@@ -218,3 +218,34 @@ def test_connect_tls_fake_api_uses_ca_from_rendered_certificate_secret(tmp_path:
             path = run_scenario(ctx, scenario(kfp_trees), tmp_path / "out")
         assert not ca_file.exists()  # removed with the session
     assert read_bundle(path).complete
+
+
+def test_run_scenario_fake_api_creates_setup_objects_repeats_runs_and_cleans_up(tmp_path: Path, kfp_trees: Path) -> None:
+    """A scenario with a fixture Secret/ConfigMap and two submissions (caching): the objects exist in the
+    user namespace during the runs and are deleted after; the bundle is the last run's; the fixture value
+    is never written."""
+    fixture_value = "kfpc-fixture-value-never-written"
+    setup = ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kfpc-fixture"},
+              "stringData": {"fixture": fixture_value}},
+             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kfpc-config"}, "data": {"colour": "blue"}})
+    repeated = Scenario(name="caching", origin="catalogue", pipeline_file=str(kfp_trees / "sidecar-plugin" / PIPELINE),
+                        arguments=ARGUMENTS, setup=setup, repeat_runs=2, expected_cache={"root/for-loop-1": True})
+    with FakeCluster(on_run=simulate("executor-plugin")) as fake:
+        seed(fake)
+        with live(tmp_path, "sidecar-plugin", "standalone", fake) as (ctx, _bin):
+            path = run_scenario(ctx, repeated, tmp_path / "out")
+        calls = [(r.method, r.path) for r in fake.requests]
+        left = fake.objects_of("v1", "secrets", "kubeflow") + fake.objects_of("v1", "configmaps", "kubeflow")
+
+    created_at = calls.index(("POST", "/api/v1/namespaces/kubeflow/secrets"))
+    runs = [i for i, c in enumerate(calls) if c == ("POST", "/apis/v2beta1/runs")]
+    deleted_at = calls.index(("DELETE", "/api/v1/namespaces/kubeflow/secrets/kfpc-fixture"))
+    assert created_at < runs[0] and len(runs) == 2 and deleted_at > runs[-1]
+    assert ("DELETE", "/api/v1/namespaces/kubeflow/configmaps/kfpc-config") in calls
+    assert not [o for o in left if o["metadata"]["name"] in ("kfpc-fixture", "kfpc-config")]
+    bundle = read_bundle(path)
+    assert len(bundle.data["run"]["previous_runs"]) == 1
+    assert bundle.data["scenario"]["expected_cache"] == {"root/for-loop-1": True}
+    for file in (tmp_path / "out").rglob("*"):
+        if file.is_file():
+            assert fixture_value not in file.read_text(errors="replace"), file

@@ -7,10 +7,12 @@ bad input exits 2 with one line before anything is created. `--plan` prints the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.cluster.base import new_run_id, run_id_from_env
 from harness.commands.common import Selection, add_selection_args, resolve_selection
@@ -31,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="run only these scenarios (repeatable; default: the whole catalogue)")
     pick.add_argument("--tag", action="append", default=[], metavar="TAG", help="run scenarios with this tag")
     pick.add_argument("--corpus", action="store_true", help="add KFP's own compiled E2E corpus (baseline tree)")
+    pick.add_argument("--no-oracle", action="store_true",
+                      help="skip the local kfp.local oracle run (ORACLE expectations then stay not verified)")
     tier = parser.add_argument_group("tiers")
     tier.add_argument("--static-only", action="store_true", help="run the static tier only (no Docker needed)")
     tier.add_argument("--live-only", action="store_true",
@@ -111,9 +115,24 @@ def live_runner() -> Runner:
     return Runner()
 
 
+def _oracle_result(spec: Any, oracle_dir: Path) -> Any:
+    """The local oracle's result for one catalogue scenario (run once per out dir), or None with the reason
+    left to `bundle_oracle`: live runs are then compared with declared values only ("not verified" otherwise)."""
+    from harness.oracle import load_result, run_oracle
+
+    if not spec.oracle_supported:
+        return None
+    try:
+        return load_result(oracle_dir, spec.name) or run_oracle(spec, oracle_dir)
+    except HarnessError as exc:
+        print(f"oracle: {spec.name}: {exc.line()} (its ORACLE expectations stay not verified)", file=sys.stderr)
+        return None
+
+
 def select_scenarios(args: argparse.Namespace, selection: Selection, *, compile_to: Path | None) -> list[Scenario]:
     """Catalogue scenarios (compiled into `compile_to`, or only named in a plan) plus the corpus if asked."""
     from harness import catalogue
+    from harness.oracle import bundle_oracle
 
     specs = catalogue.discover(modes=list(selection.config.modes))
     scenarios: list[Scenario] = []
@@ -122,8 +141,13 @@ def select_scenarios(args: argparse.Namespace, selection: Selection, *, compile_
             continue
         if args.scenario and spec.name not in args.scenario:
             continue
-        compiled = catalogue.compile_scenario(spec, compile_to) if compile_to else Path("pipelines") / f"{spec.name}.yaml"
-        scenarios.append(catalogue.to_scenario(spec, compiled))
+        if compile_to is None:  # a plan only names the files
+            scenarios.append(catalogue.to_scenario(spec, Path("pipelines") / f"{spec.name}.yaml"))
+            continue
+        compiled = catalogue.compile_scenario(spec, compile_to)
+        result = None if getattr(args, "no_oracle", False) else _oracle_result(spec, compile_to.parent / "oracle")
+        scenario = catalogue.to_scenario(spec, compiled, result.data if result else None)
+        scenarios.append(dataclasses.replace(scenario, oracle=bundle_oracle(spec, result)))
     if args.corpus:
         from harness.corpus.scenarios import corpus_scenarios
 

@@ -210,6 +210,17 @@ class FakeCluster:
             return self._token_request(namespace, name, req.body)
         if sub == "log" and plural == "pods":
             return self._log(namespace, name, req)
+        if req.method == "POST" and not name and not sub and isinstance(req.body, dict):
+            obj = dict(req.body, metadata={**(req.body.get("metadata") or {}), "namespace": namespace})
+            if (api_version, plural, namespace, obj["metadata"].get("name")) in self.objects:
+                return 409, _status(409, f'{plural} "{obj["metadata"].get("name")}" already exists'), "application/json"
+            return 201, self.add(obj), "application/json"
+        if req.method == "DELETE" and name and not sub:
+            with self.lock:
+                gone = self.objects.pop((api_version, plural, namespace, name), None)
+            if gone is None:
+                return 404, _status(404, f'{plural} "{name}" not found'), "application/json"
+            return 200, _status(200, "deleted"), "application/json"
         if req.method != "GET":
             return 405, _status(405, "method not allowed by the fake"), "application/json"
         if name:
