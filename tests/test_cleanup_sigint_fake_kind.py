@@ -26,7 +26,7 @@ SEED = int(os.environ.get("KFPC_SIGINT_SEED", "20260430"))
 def _trial(tmp: Path, kfp_trees: Path, remote_bases: Path, delay: float, sig: int, anchor: str = "") -> dict:
     fakes = make_fakes(tmp / "fakes")
     argv = [sys.executable, "-m", "harness.cli", "run", "--live-only", "--variant", "driver-pod", "--mode", "standalone",
-            "--scenario", "single-component", "--sources", str(kfp_trees), "--remote-bases", str(remote_bases),
+            "--scenario", "single-component", "--no-oracle", "--sources", str(kfp_trees), "--remote-bases", str(remote_bases),
             "--cache-dir", str(shared_cache()), "--out", str(tmp / "out"), "--run-id", "sig"]
     # renders come from the shared cache; the ledger is per trial (KFPC_STATE_DIR)
     env = {**os.environ, **fakes.env(KFPC_FAKE_CREATE_SLEEP="0.4", KFPC_STATE_DIR=str(tmp / "state"))}
