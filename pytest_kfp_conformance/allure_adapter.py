@@ -50,6 +50,13 @@ def attach_cell(cell: Cell) -> None:
                           attachment_type=AttachmentType.TEXT)
 
 
+def attach_findings(name: str, findings: list[Any]) -> None:
+    """Findings of a static check (with their evidence) as one JSON attachment."""
+    if findings:
+        allure.attach(_json([f.to_dict() | {"blocking": f.blocking} for f in findings]), name=name,
+                      attachment_type=AttachmentType.JSON)
+
+
 def attach_bundle_logs(bundle: Bundle, limit: int = 20) -> None:
     """The bundle's log files (redacted), driver logs first."""
     driver = list(bundle.data["driver_logs"]["files"])

@@ -82,10 +82,13 @@ def kfpc_selection_for(config: pytest.Config) -> Any:
     if SELECTION_KEY not in config.stash:
         from harness.commands.common import resolve_selection
 
+        problem = ""
         try:
             config.stash[SELECTION_KEY] = resolve_selection(selection_namespace(config))
         except HarnessError as exc:
-            raise pytest.UsageError(exc.line()) from None
+            problem = exc.line()
+        if problem:  # sources resolve during collection (a clone may be needed): one line, no traceback
+            pytest.fail(f"kfp-conformance: {problem}", pytrace=False)
     return config.stash[SELECTION_KEY]
 
 
@@ -107,6 +110,7 @@ def kfpc_comparisons(config: pytest.Config) -> tuple[Any, list[Any]]:
         from harness.policy import load_policy
         from harness.signoff import load_bundles
 
+        problem = ""
         try:
             catalogue = load_config(config.getoption("--kfpc-config"))
             bundles, _inputs = load_bundles(config.getoption("--kfpc-bundles"))
@@ -114,7 +118,9 @@ def kfpc_comparisons(config: pytest.Config) -> tuple[Any, list[Any]]:
                                       policy=load_policy(config.getoption("--kfpc-policy")),
                                       driver_identities=driver_identities(catalogue))
         except HarnessError as exc:
-            raise pytest.UsageError(exc.line()) from None
+            problem = exc.line()
+        if problem:
+            pytest.fail(f"kfp-conformance: {problem}", pytrace=False)
         config.stash[COMPARISONS_KEY] = (bundles, comparisons)
     return config.stash[COMPARISONS_KEY]
 

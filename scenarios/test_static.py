@@ -12,6 +12,7 @@ import pytest
 
 from harness.static import Pair, self_comparisons
 from harness.static_checks import CHECKS, MODELESS
+from pytest_kfp_conformance.allure_adapter import attach_findings
 
 pytestmark = pytest.mark.static
 
@@ -22,6 +23,7 @@ def test_static_check(static_case: tuple[str, str, Pair], kfpc_static_context: A
     findings, _details = CHECKS[name](kfpc_static_context, [pair], mode)
     if pair.base.name == pair.other.name:  # --kfpc-self-check: only a tree's comparison with itself counts
         findings = self_comparisons(findings)
+    attach_findings(f"{name} {mode_name} {pair.label} findings", findings)  # no-op without --alluredir
     blocking = [f for f in findings if f.blocking]
     shown = "\n".join(f"- {f.id} [{f.mode}] {f.subject}: {f.message}" for f in blocking[:30])
     scope = "all modes" if name in MODELESS else mode_name
