@@ -25,7 +25,7 @@ from harness.crosscheck import (
 )
 from harness.inventory import diff_inventories
 from harness.models import Mode
-from harness.orphans import profile_objects, static_orphans
+from harness.orphans import static_orphans
 from harness.render import Renderer
 from harness.validate import SchemaValidator
 
@@ -51,8 +51,8 @@ def time_mode(config: Config, mode: Mode, renders: dict[str, list[dict]], valida
         timings["network"] += seconds(network_findings, renders[base.name], renders[v.name], mode=mode.name,
                                       variants=(base.name, v.name))
         timings["orphans"] += seconds(static_orphans, renders[base.name], renders[v.name],
-                                      old_profile=profile_objects(config, base, mode),
-                                      new_profile=profile_objects(config, v, mode), mode=mode.name,
+                                      old_profile=config.profile_objects(base, mode),
+                                      new_profile=config.profile_objects(v, mode), mode=mode.name,
                                       variants=(base.name, v.name))
     timings["tls"] += seconds(tls_findings, [], mode=mode)
     return timings

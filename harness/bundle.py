@@ -170,7 +170,7 @@ def _sha256(data: bytes) -> str:
 
 
 def dump_json(data: Any) -> str:
-    """The one JSON encoding for bundle files: sorted keys, 2-space indent, trailing newline."""
+    """The one JSON encoding for bundle files and report.json: sorted keys, 2-space indent, trailing newline."""
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 

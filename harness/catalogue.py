@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -27,16 +28,15 @@ from typing import Any
 import yaml
 from kfp import dsl
 
+from harness.config import REPO_ROOT
+from harness.corpus.analysis import DRIVER_OUTPUTS
 from harness.errors import ConfigError, HarnessError
 from harness.images import COMPONENT_IMAGE
 from harness.models import ORACLE, TERMINAL_STATES, Scenario
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PIPELINES_DIR = REPO_ROOT / "fixtures" / "pipelines"
 # The image every catalogue component runs in (harness/images.py says why and how it is built).
 BASE_IMAGE = COMPONENT_IMAGE
-
-DRIVER_OUTPUTS = ("pod-spec-patch", "cached-decision", "condition", "iteration-count")
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 TASK_PATH_PATTERN = re.compile(r"^root(/[a-z0-9][a-z0-9-]*(\[\d+\])?)*$")
 
@@ -131,10 +131,6 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
     if not isinstance(spec, ScenarioSpec):
         raise ConfigError(str(path), "declares no SCENARIO = ScenarioSpec(...)",
                           "add a module-level SCENARIO built with harness.catalogue.ScenarioSpec")
-    return _with_file(spec, path)
-
-
-def _with_file(spec: ScenarioSpec, path: Path) -> ScenarioSpec:
     return replace(spec, file=str(path))
 
 
@@ -238,7 +234,7 @@ def normalise_ir(text: str) -> str:
     after the first component that uses it. The comment header and the dump settings are kfp's own
     (`yaml.dump_all(..., sort_keys=True)`), so an already-stable IR comes out byte-identical.
     """
-    header = "".join(line for line in text.splitlines(keepends=True)[:_header_length(text)])
+    header = "".join(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines(keepends=True)))
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError:
@@ -276,12 +272,11 @@ def _merge_identical_executors(ir: dict[str, Any], platforms: list[Any]) -> None
         return [config.get("deploymentSpec", {}).get("executors", {}).get(label)
                 for platform in platforms for config in (platform or {}).get("platforms", {}).values()]
 
+    keys = {label: json.dumps([deployment[label], platform_config(label)], sort_keys=True) for label in deployment}
     keep: dict[str, str] = {}
     for label in sorted(deployment):
-        key = json.dumps([deployment[label], platform_config(label)], sort_keys=True)
-        keep.setdefault(key, label)
-    merged = {label: keep[json.dumps([deployment[label], platform_config(label)], sort_keys=True)]
-              for label in deployment}
+        keep.setdefault(keys[label], label)
+    merged = {label: keep[keys[label]] for label in deployment}
     if all(label == target for label, target in merged.items()):
         return
     for body in ir["components"].values():
@@ -293,15 +288,6 @@ def _merge_identical_executors(ir: dict[str, Any], platforms: list[Any]) -> None
             for platform in platforms:
                 for config in (platform or {}).get("platforms", {}).values():
                     config.get("deploymentSpec", {}).get("executors", {}).pop(label, None)
-
-
-def _header_length(text: str) -> int:
-    count = 0
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            break
-        count += 1
-    return count
 
 
 def _canonical_names(ir: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:

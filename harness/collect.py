@@ -20,8 +20,9 @@ from harness.bundle import dump_json, write_bundle
 from harness.errors import HarnessError
 from harness.kube import ARGO_WORKFLOWS, CORE, Kube
 from harness.models import Mode, Scenario, Source, Variant
+from harness.normalize import parse_time
 from harness.rbaclive import profile_objects
-from harness.redact import redact
+from harness.redact import redact, redact_value
 
 # Argo template names the KFP compiler uses in every ref (kfp-variants.md §4).
 DRIVER_TEMPLATES = ("system-dag-driver", "system-container-driver")
@@ -51,25 +52,6 @@ class Collected:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def _redact_value(value: Any, secrets: Sequence[str]) -> Any:
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {k: _redact_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(v, secrets) for v in value]
-    return value
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
@@ -78,13 +60,15 @@ class _Collector:
     def __init__(self, kube: Kube, secrets: Sequence[str]) -> None:
         self.kube, self.secrets = kube, list(secrets)
         self.out = Collected()
+        self.pod_summaries: list[dict[str, Any]] = []  # pods.json entries, read by the driver-log step
 
     def text(self, relative: str, body: str) -> str:
         self.out.files[relative] = redact(body, self.secrets)
         return relative
 
     def json(self, relative: str, data: Any) -> str:
-        self.out.files[relative] = redact(dump_json(_redact_value(data, self.secrets)), self.secrets)
+        # values first (a secret JSON escaping would alter), then the text (`"token": "..."` spans key and value)
+        self.out.files[relative] = redact(dump_json(redact_value(data, self.secrets)), self.secrets)
         return relative
 
     def attempt(self, what: str, call: Any, default: Any = None) -> Any:
@@ -212,7 +196,7 @@ def collect_run(kube: Kube, variant: Variant, mode: Mode, run: dict[str, Any], *
         _collect_driver_logs(c, variant, namespace, wf_name, run_id, window_start)
     events = c.attempt(f"list events in {namespace}", lambda: kube.events(namespace), [])
     window = window_start - EVENT_SLACK
-    kept = [e for e in events if (_time(e.get("eventTime") or e.get("lastTimestamp") or e.get("firstTimestamp")
+    kept = [e for e in events if (parse_time(e.get("eventTime") or e.get("lastTimestamp") or e.get("firstTimestamp")
                                         or e["metadata"].get("creationTimestamp")) or window) >= window]
     c.json("events.json", kept)
     if rbac is not None:
@@ -253,14 +237,14 @@ def _collect_pods(c: _Collector, namespace: str, wf_name: str, workflow: dict[st
                 c.text(f"logs/pods/{_safe(name)}/{_safe(container)}.log", text)
     c.out.pods = [s["name"] for s in summaries]
     c.json("pods.json", summaries)
-    c.pod_summaries = summaries  # type: ignore[attr-defined]
+    c.pod_summaries = summaries
 
 
 def _collect_driver_logs(c: _Collector, variant: Variant, namespace: str, wf_name: str, run_id: str,
                          window_start: datetime) -> None:
     logs = variant.driver.logs
     files: list[str] = []
-    summaries: list[dict[str, Any]] = getattr(c, "pod_summaries", [])
+    summaries = c.pod_summaries
     if logs.where == "pod":
         for pod in summaries:
             template = _template_of(pod)
@@ -362,4 +346,4 @@ def write_run_bundle(target: Path, scenario: Scenario, variant: Variant, mode: M
         data["rbac"] = collected.rbac
     if scenario.oracle:
         data["oracle"] = scenario.oracle
-    return write_bundle(target, _redact_value(data, secrets), collected.files, overwrite=True)
+    return write_bundle(target, redact_value(data, secrets), collected.files, overwrite=True)

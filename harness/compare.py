@@ -19,10 +19,11 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from harness.bundle import Bundle
-from harness.logs import find_credentials, log_classes, redact_all
+from harness.logs import log_classes
 from harness.models import ORACLE, SAME_AS_BASELINE, Finding, Severity
 from harness.normalize import NormalRun, Scrubber, normalize, parse_json_text, same_value, seconds_between
 from harness.policy import Policy
+from harness.redact import find_secrets, redact
 from harness.verdict import Check, Status, combine, judge
 
 RBAC_ROW = "rbac-live"  # the verdict-matrix row for the live SubjectAccessReview comparison
@@ -73,17 +74,22 @@ class _Findings:
             **evidence: Any) -> None:
         evidence = {"baseline_variant": self.baseline, **evidence}
         known = self.policy.known(id, self.mode, self.variants, subject, evidence)
-        if known is not None and self.listed[(id, known)] >= MAX_FINDINGS_PER_KIND:
-            self.overflow[(id, known, severity)] += 1  # counted without building it: big runs stay fast
-            return
+        if known is not None and self._overflowed(id, known, severity):
+            return  # counted without building it: big runs stay fast
         finding = self.policy.classify(Finding(id=id, severity=severity, category=category, mode=self.mode,
                                                variants=self.variants, subject=subject, message=message,
                                                evidence=evidence))
-        if self.listed[(id, finding.expected)] >= MAX_FINDINGS_PER_KIND:
-            self.overflow[(id, finding.expected, finding.severity)] += 1
+        if self._overflowed(id, finding.expected, severity):
             return
         self.listed[(id, finding.expected)] += 1
         self.items.append(finding)
+
+    def _overflowed(self, id: str, expected: bool, severity: Severity) -> bool:
+        """True (and counted) when this kind already has MAX_FINDINGS_PER_KIND listed findings."""
+        if self.listed[(id, expected)] < MAX_FINDINGS_PER_KIND:
+            return False
+        self.overflow[(id, expected, severity)] += 1
+        return True
 
     def done(self) -> list[Finding]:
         for (id, expected, severity), count in sorted(self.overflow.items()):
@@ -104,7 +110,7 @@ def _diff(a: Any, b: Any) -> str:
     """A readable diff of two structured values (deepdiff), redacted; empty for plain values."""
     a, b = parse_json_text(a), parse_json_text(b)
     if isinstance(a, dict | list) and isinstance(b, dict | list):
-        return redact_all(DeepDiff(a, b, verbose_level=2).pretty())
+        return redact(DeepDiff(a, b, verbose_level=2).pretty())
     return ""
 
 
@@ -117,7 +123,7 @@ def _check_state(norm: NormalRun, data: dict[str, Any], base: NormalRun | None, 
     if expected and norm.state != expected:
         f.add("run.state-unexpected", "run", f"run of {norm.key[0]}",
               f"{variant} run ended {norm.state}, the scenario expects {expected}",
-              field="state", expected_value=expected, actual=norm.state, error=redact_all(norm.error or ""))
+              field="state", expected_value=expected, actual=norm.state, error=redact(norm.error or ""))
     if base is not None and base.state != norm.state:
         f.add("run.state-differs", "run", f"run of {norm.key[0]}",
               f"{variant} run ended {norm.state}, {base.key[1]} ended {base.state}",
@@ -334,7 +340,7 @@ def _check_secrets(bundle: Bundle, raw: Mapping[str, str], f: _Findings) -> Chec
     inline = [run.get("error") or ""] + [n.get("message") or "" for n in bundle.driver_nodes]
     texts.append(("bundle.json (run error and driver messages)", "\n".join(inline)))
     for name, text in texts:
-        for pattern, print_, line in find_credentials(text):
+        for pattern, print_, line in find_secrets(text):
             f.add("security.secret-leak", "security", f"{bundle.variant}.{bundle.mode}: {name}",
                   f"{bundle.variant}: {name} line {line} holds something shaped like a credential ({pattern}, "
                   f"{print_})", field=name, pattern=pattern, fingerprint=print_, line=line)
@@ -396,6 +402,7 @@ def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle], *,
     skips = skips or {}
     comparison = Comparison(scenario, mode, baseline)
     normal = {v: normalize(b) for v, b in bundles.items()}
+    measured = {v: timings(b) for v, b in bundles.items()}
     base_bundle = bundles.get(baseline)
     base = normal.get(baseline)
     class_cache: dict[tuple[str, str, str], dict[str, list[str]]] = {}
@@ -409,7 +416,7 @@ def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle], *,
             comparison.cells.append(Cell(scenario, mode, variant, (
                 judge("evidence", not_verified=f"no bundle for {scenario} on {variant}.{mode}"),)))
             continue
-        comparison.timings[variant] = timings(bundle)
+        comparison.timings[variant] = measured[variant]
         comparison.sources[variant] = dict(bundle.data["source"])
         norm = normal[variant]
         solo = (variant,)
@@ -437,8 +444,7 @@ def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle], *,
                 checks.append(_check_failure(norm, base, new()))
                 checks.append(_check_drivers(norm, base, new()))
                 checks.append(_check_log_classes(bundle, base_bundle, new(), texts, class_cache))
-                gate = _check_timing_gates(variant, comparison.timings[variant], timings(base_bundle), policy,
-                                           new())
+                gate = _check_timing_gates(variant, measured[variant], measured[baseline], policy, new())
                 if gate is not None:
                     checks.append(gate)
         checks.append(_check_driver_logs(bundle, new(solo)))

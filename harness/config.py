@@ -16,6 +16,12 @@ from harness.models import DRIVER_KINDS, DriverLogs, DriverSpec, Identity, Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "variants.yaml"
+# Kinds that have no namespace; every other kind in a profile resource list gets the profile namespace.
+CLUSTER_SCOPED_KINDS = frozenset({
+    "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition", "PersistentVolume",
+    "StorageClass", "PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "APIService", "ClusterIssuer", "Profile",
+})
 
 _IDENTITY = {"type": "string", "pattern": r"^[^/\s]+/[^/\s]+$"}
 _MANIFEST = {"type": "object", "required": ["apiVersion", "kind", "metadata"]}
@@ -127,6 +133,30 @@ class Config:
             raise ConfigError(self.path, f"unknown mode {name!r}",
                               f"choose one of {', '.join(self.modes)} or add it to the config")
         return self.modes[name]
+
+    def profile_objects(self, variant: Variant, mode: Mode) -> list[dict[str, Any]]:
+        """What the Profile controller creates in the mode's user namespace for this variant (multi-user only):
+        the mode's own per-profile objects plus the variant's (`sync.py`). Fresh copies with `{profile}`
+        replaced by `mode.user_namespace` in every string, namespaced kinds put into that namespace."""
+        if not mode.multi_user:
+            return []
+        templates = [*self.mode_profile_resources.get(mode.name, ()), *variant.profile_resources]
+        bound = [_bind_profile(t, mode.user_namespace) for t in templates]
+        for obj in bound:
+            if obj.get("kind") not in CLUSTER_SCOPED_KINDS:
+                obj.setdefault("metadata", {})["namespace"] = mode.user_namespace
+        return bound
+
+
+def _bind_profile(value: Any, namespace: str) -> Any:
+    """A copy of a catalogue template with `{profile}` replaced in every string (keys too)."""
+    if isinstance(value, str):
+        return value.replace("{profile}", namespace)
+    if isinstance(value, list):
+        return [_bind_profile(v, namespace) for v in value]
+    if isinstance(value, dict):
+        return {_bind_profile(k, namespace): _bind_profile(v, namespace) for k, v in value.items()}
+    return value
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from harness.inventory import describe
-from harness.models import Finding, Mode, Severity, Variant
+from harness.inventory import describe, subject_of
+from harness.labels import labels_match, selector_matches
+from harness.models import Finding, Mode, Severity, Variant, parse_image
 from harness.render import resource_key
 
 Manifest = dict[str, Any]
@@ -45,17 +46,6 @@ PLACEHOLDER_TAGS = frozenset({
 _IMAGE_KEY = re.compile(r"^[\w.-]*image$", re.IGNORECASE)  # image, cacheImage, V2_DRIVER_IMAGE, sidecar-image
 UNEXPANDED = re.compile(r"\$\(|\$\{|\{\{")  # kustomize vars, shell and Go/Argo templates left in a value
 
-# The image reference grammar of github.com/distribution/reference (regexp.go), without IPv6 hosts:
-# kustomize, kubelet and containerd parse images with it. Written out because no maintained Python
-# package exposes it.
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_REFERENCE = re.compile(
-    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
-)
-
 EMBEDDED_NOTE = ("embedded in a string, not a container `image:` field: kustomize `images:` transforms "
                  "never rewrite it, so the overlay's image overrides do not reach it")
 
@@ -72,28 +62,6 @@ class ImageReference:
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "subject": self.subject, "location": self.location,
                 "embedded": self.embedded}
-
-
-@dataclass(frozen=True)
-class ParsedImage:
-    domain: str  # "" means Docker Hub
-    path: str
-    tag: str
-    digest: str
-
-
-def parse_image(image: str) -> ParsedImage | None:
-    """Split a reference the way container runtimes do; None if it is not a valid reference."""
-    match = _REFERENCE.match(image)
-    if not match:
-        return None
-    domain, path = match["domain"] or "", match["path"]
-    # Docker's rule: the first component is a registry only if it has a '.' or ':' or is localhost.
-    if domain and "." not in domain and ":" not in domain and domain != "localhost":
-        domain, path = "", f"{domain}/{path}"
-    if domain and domain.lower() != domain and "." not in domain:
-        return None
-    return ParsedImage(domain, path, match["tag"] or "", match["digest"] or "")
 
 
 def is_cluster_local_registry(domain: str) -> bool:
@@ -209,7 +177,7 @@ def image_findings(images: Iterable[ImageReference], *, mode: str, variants: tup
     for ref in images:
         parsed = parse_image(ref.image)
         if parsed:
-            by_repo.setdefault(f"{parsed.domain}/{parsed.path}", set()).add(ref.image)
+            by_repo.setdefault(parsed.repository, set()).add(ref.image)
     grouped: dict[tuple[str, str], list[ImageReference]] = {}
     reasons: dict[tuple[str, str], tuple[Severity, str]] = {}
     for ref in images:
@@ -225,7 +193,7 @@ def image_findings(images: Iterable[ImageReference], *, mode: str, variants: tup
             evidence["note"] = EMBEDDED_NOTE
         parsed = parse_image(image)
         if parsed:
-            others = sorted(by_repo.get(f"{parsed.domain}/{parsed.path}", set()) - {image})
+            others = sorted(by_repo.get(parsed.repository, set()) - {image})
             if others:  # the same repository elsewhere with another tag: a transform reached those only
                 evidence["same_repository_elsewhere"] = others
         subject = subjects[0] + (f" (+{len(subjects) - 1} more)" if len(subjects) > 1 else "")
@@ -450,19 +418,13 @@ def tls_findings(wirings: list[CaWiring], *, mode: Mode) -> list[Finding]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """Kubernetes LabelSelector semantics (matchLabels AND matchExpressions); an empty one matches all."""
-    selector = selector or {}
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+def _pod_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A NetworkPolicy podSelector; one with an unknown operator is rejected by the API server, so it
+    protects nothing."""
+    try:
+        return selector_matches(selector, labels)
+    except ValueError:
         return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if (op == "In" and not (present and labels[key] in values)) \
-                or (op == "NotIn" and present and labels[key] in values) \
-                or (op == "Exists" and not present) or (op == "DoesNotExist" and present):
-            return False
-    return True
 
 
 @dataclass
@@ -492,10 +454,10 @@ def _restricts_ingress(policy: Manifest) -> bool:
 
 def service_exposure(manifests: list[Manifest]) -> list[ServiceExposure]:
     """Every Service with a pod selector, with the policies that select its pods."""
-    workloads = [(describe(resource_key(o)), resource_key(o)[2],
+    workloads = [(subject_of(o), resource_key(o)[2],
                   ((o.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {})
                  for o in manifests if o.get("kind") in POD_SPEC_PATHS and o.get("kind") != "Pod"]
-    workloads += [(describe(resource_key(o)), resource_key(o)[2], (o.get("metadata") or {}).get("labels") or {})
+    workloads += [(subject_of(o), resource_key(o)[2], (o.get("metadata") or {}).get("labels") or {})
                   for o in manifests if o.get("kind") == "Pod"]
     policies = [o for o in manifests if o.get("kind") == "NetworkPolicy" and _restricts_ingress(o)]
     authz = [o for o in manifests if o.get("kind") == "AuthorizationPolicy"
@@ -510,16 +472,16 @@ def service_exposure(manifests: list[Manifest]) -> list[ServiceExposure]:
             continue  # no pods behind it that a policy could protect
         key = resource_key(svc)
         backends = [(name, labels) for name, ns, labels in workloads
-                    if ns == key[2] and all(labels.get(k) == v for k, v in selector.items())]
+                    if ns == key[2] and labels_match(selector, labels)]
         protected_by = set()
         for _name, labels in backends:
             for policy in policies:
-                if resource_key(policy)[2] == key[2] and selector_matches((policy.get("spec") or {}).get("podSelector"), labels):
-                    protected_by.add(describe(resource_key(policy)))
+                if resource_key(policy)[2] == key[2] and _pod_selector_matches((policy.get("spec") or {}).get("podSelector"), labels):
+                    protected_by.add(subject_of(policy))
             for policy in authz:
                 match_labels = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels")
-                if resource_key(policy)[2] == key[2] and selector_matches({"matchLabels": match_labels}, labels):
-                    protected_by.add(describe(resource_key(policy)))
+                if resource_key(policy)[2] == key[2] and labels_match(match_labels, labels):
+                    protected_by.add(subject_of(policy))
         ports = [p.get("port") for p in spec.get("ports") or []]
         out.append(ServiceExposure(describe(key), ports, sorted(n for n, _ in backends), sorted(protected_by)))
     return out

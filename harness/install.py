@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.cluster.base import ClusterHandle
 from harness.errors import ClusterError, CommandFailedError, CommandTimeoutError
 from harness.plan import PlanStep
 from harness.proc import Runner
@@ -36,6 +37,7 @@ class Installer:
     poll_interval: float = 2.0
     diagnostics_timeout: int = 60
     secrets: list[str] = field(default_factory=list)
+    clusters: dict[str, ClusterHandle] = field(default_factory=dict)  # by name: kubectl for steps without argv
 
     def run_steps(self, steps: Iterable[PlanStep]) -> None:
         for number, step in enumerate(steps, 1):
@@ -81,6 +83,11 @@ class Installer:
             self._not_ready(step, number, exc.last.impossible, exc.last.pending)
 
     def _kubectl_for(self, step: PlanStep) -> list[str]:
+        """kubectl for a step without a kubectl argv (conditions): its cluster's handle (an existing cluster's
+        own kubeconfig), else a kind cluster as `harness.plan` names it (kubeconfig relative to the out dir)."""
+        handle = self.clusters.get(step.cluster)
+        if handle:
+            return handle.kubectl()
         cluster = step.cluster
         return ["kubectl", "--kubeconfig", f"clusters/{cluster}/kubeconfig", "--context", f"kind-{cluster}"]
 

@@ -18,7 +18,7 @@ from harness.crosscheck import (
 )
 from harness.inventory import diff_inventories
 from harness.models import Finding, Mode
-from harness.orphans import profile_objects, rollback_orphans, static_orphans
+from harness.orphans import rollback_orphans, static_orphans
 from harness.validate import SchemaValidator
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ def check_orphans(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result:
     for pair in pairs:
         old = ctx.render(pair.base.name, mode.name, which).manifests
         new = ctx.render(pair.other.name, mode.name, which).manifests
-        profiles = {"old_profile": profile_objects(config, pair.base, mode),
-                    "new_profile": profile_objects(config, pair.other, mode)}
+        profiles = {"old_profile": config.profile_objects(pair.base, mode),
+                    "new_profile": config.profile_objects(pair.other, mode)}
         variants = (pair.base.name, pair.other.name)
         findings += _tag(static_orphans(old, new, mode=mode.name, variants=variants, **profiles), which)
         findings += _tag(rollback_orphans(old, new, mode=mode.name, variants=variants, **profiles), which)

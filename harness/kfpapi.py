@@ -59,9 +59,6 @@ class KfpSession:
     secrets: list[str] = field(default_factory=list, repr=False)
     _token: str = field(default="", repr=False)
 
-    def redact(self, text: str) -> str:
-        return redact(text, self.secrets)
-
     def submit(self, pipeline_file: str, arguments: dict[str, Any], *, run_name: str,
                experiment: str, enable_caching: bool | None = False) -> dict[str, Any]:
         """Create a run of a compiled pipeline (IR YAML) in the session's namespace: {run_id, created_at}.
@@ -80,7 +77,7 @@ class KfpSession:
                 )
         except ApiException as exc:
             raise KfpApiError(f"KFP API refused the run {run_name}: {exc.status} "
-                              f"{self.redact(str(exc.body or exc.reason))[:300]}",
+                              f"{redact(str(exc.body or exc.reason), self.secrets)[:300]}",
                               "check the ml-pipeline logs and the token's permissions") from None
         run = result.run_info
         return {"run_id": run.run_id, "created_at": _iso(run.created_at), "display_name": run_name}
@@ -93,11 +90,11 @@ class KfpSession:
                                   verify=self.ca_file if self.ca_file else True)
         except requests.RequestException as exc:
             raise KfpApiError(f"KFP API unreachable while reading run {run_id}: "
-                              f"{self.redact(type(exc).__name__)}",
+                              f"{type(exc).__name__}",
                               "check the port-forward to svc/ml-pipeline") from None
         if answer.status_code != 200:
             raise KfpApiError(f"KFP API answered {answer.status_code} for run {run_id}: "
-                              f"{self.redact(answer.text)[:300]}", "check the ml-pipeline logs")
+                              f"{redact(answer.text, self.secrets)[:300]}", "check the ml-pipeline logs")
         return answer.json()
 
 

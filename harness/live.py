@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from harness.cluster.base import ClusterHandle, new_run_id
+from harness.cluster.base import ClusterHandle, ClusterProvider, new_run_id
 from harness.cluster.existing import ExistingProvider
 from harness.cluster.kind import KindProvider
 from harness.cluster.ledger import Claim, Ledger
@@ -177,10 +177,11 @@ class LiveSession:
         self.settings = selection.config.live
         self.ledger = Ledger(ledger_dir(selection.cache_dir, state_dir) / "clusters.json")
         if options.provider == "kind":
-            self.provider: Any = KindProvider(self.settings, self.runner)
+            self.provider: ClusterProvider | None = KindProvider(self.settings, self.runner)
         else:
             self.provider, _ = existing_handle(options)
-        self.installer = Installer(self.runner, self.out_dir, progress, poll_interval=options.poll_interval)
+        self.installer = Installer(self.runner, self.out_dir, progress, poll_interval=options.poll_interval,
+                                   clusters={p.cluster.name: p.cluster for p in plan.pairs})
         self.pairs = {p.key: p for p in plan.pairs}
 
     def prepare(self) -> None:
@@ -190,12 +191,12 @@ class LiveSession:
     def static_access(self, pair: PairPlan, variant: Variant, mode: Mode, checks: list[Check]) -> dict[Check, bool]:
         """The static RBAC evaluator's answer to each live check, over exactly what was applied (plus the
         profile controller's per-namespace objects in multi-user mode)."""
-        from harness.rbac import index_manifests, predict_access, profile_manifests
+        from harness.rbac import index_manifests, predict_access
 
         applied = [d for name in ("cluster-scoped", "overlay")
                    for d in yaml.safe_load_all(self.plan.files.get(f"rendered/{pair.key}/{name}.yaml", ""))
                    if isinstance(d, dict)]
-        index = index_manifests([*applied, *profile_manifests(self.selection.config, variant, mode)])
+        index = index_manifests([*applied, *self.selection.config.profile_objects(variant, mode)])
         return {check: answer["allowed"] for check, answer in zip(checks, predict_access(index, checks))}
 
     def overlay_manifests(self, pair: PairPlan) -> list[dict[str, Any]]:

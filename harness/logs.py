@@ -1,4 +1,4 @@
-"""Log evidence: the error/warning classes of a log, and a credential scan of every bundle file.
+"""Log evidence: the error/warning classes of a log (the credential scan itself is `harness.redact`).
 
 A *class* is a log line's level plus its message with the noise taken out (ids, numbers, quoted values,
 pod names), cut to a few words, so "failed to get pod foo-123: timeout" and "failed to get pod bar-9:
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 
 from harness.normalize import Scrubber
-from harness.redact import PLACEHOLDER, SECRET_PATTERNS, fingerprint
 
 GLOG = re.compile(r"^([EWF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+[^\]]*\]\s*(.*)$")
 LOGRUS = re.compile(r"level=(error|warning|warn|fatal|panic)\b.*?msg=(\"(?:[^\"\\]|\\.)*\"|\S+)", re.I)
@@ -25,17 +23,7 @@ QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 NUMBER = re.compile(r"\b\d+(\.\d+)?\b|0x[0-9a-f]+")
 # Words an error or warning line has (lower-cased); other lines are skipped without parsing (big runs).
 LEVEL_HINTS = ("error", "warn", "fatal", "panic", "critical", "traceback", "level")
-# Every credential pattern needs one of these (lower-cased); a text without any is not scanned further.
-CREDENTIAL_HINTS = ("eyj", "bearer", "authoriz", "token", "passw", "secret", "access_key", "accesskey",
-                    "api_key", "akia", "asia", "private key")
 MAX_WORDS = 8
-
-# Credential shapes beyond harness.redact's: env-style assignments such as AWS_SECRET_ACCESS_KEY=...
-EXTRA_SECRET_PATTERNS = {
-    "env-credential": re.compile(
-        r"\b([A-Z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|API_KEY)[A-Z0-9_]*\s*[=:]\s*[\"']?)"
-        r"([^\s\"',}<]{6,})"),
-}
 
 
 @lru_cache(maxsize=65536)  # the same message recurs across thousands of pod logs
@@ -91,28 +79,3 @@ def log_classes(text: str, scrub: Scrubber) -> set[str]:
             classes.add(found)
     return classes
 
-
-def find_credentials(text: str) -> list[tuple[str, str, int]]:
-    """(pattern name, fingerprint, line number) for every credential-looking value; never the value."""
-    found: list[tuple[str, str, int]] = []
-    lowered = text.lower()
-    if not any(hint in lowered for hint in CREDENTIAL_HINTS):
-        return found
-    patterns: Iterable[tuple[str, re.Pattern[str]]] = (*SECRET_PATTERNS.items(), *EXTRA_SECRET_PATTERNS.items())
-    for name, pattern in patterns:
-        for match in pattern.finditer(text):
-            value = match.group(2) if pattern.groups >= 2 else match.group(0)
-            if PLACEHOLDER in value or value.startswith("<"):
-                continue
-            found.append((name, fingerprint(value), text.count("\n", 0, match.start()) + 1))
-    return sorted(set(found), key=lambda item: (item[2], item[0]))
-
-
-def redact_all(text: str) -> str:
-    """harness.redact plus the extra credential shapes: for any log text that reaches a report."""
-    from harness.redact import redact
-
-    text = redact(text)
-    for pattern in EXTRA_SECRET_PATTERNS.values():
-        text = pattern.sub(lambda m: m.group(1) + PLACEHOLDER, text)
-    return text

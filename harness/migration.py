@@ -25,7 +25,7 @@ from harness.config import Config
 from harness.errors import HarnessError
 from harness.inventory import describe, index_manifests
 from harness.models import TERMINAL_STATES, Finding, Scenario, Severity, Variant
-from harness.orphans import profile_objects, static_orphans
+from harness.orphans import static_orphans
 from harness.plan import (
     PairInput,
     Plan,
@@ -145,8 +145,8 @@ def predict_move(config: Config, old: PairInput, new: PairInput, *, name: str) -
     mode = old.mode
     old_manifests = old.cluster_scoped + old.overlay
     new_manifests = new.cluster_scoped + new.overlay
-    old_profile = profile_objects(config, old.variant, mode)
-    new_profile = profile_objects(config, new.variant, mode)
+    old_profile = config.profile_objects(old.variant, mode)
+    new_profile = config.profile_objects(new.variant, mode)
     findings = static_orphans(old_manifests, new_manifests, old_profile=old_profile, new_profile=new_profile,
                               mode=mode.name, variants=(old.variant.name, new.variant.name), direction=name)
     objects = {**index_manifests(old_manifests), **index_manifests(old_profile)}
@@ -178,9 +178,9 @@ def _move_steps(config: Config, old: PairInput, new: PairInput, install: Plan, o
     steps += [s for s in pair.steps if s.phase in MOVE_PHASES and s.action != "note"]
     kubectl = tuple(handle.kubectl())
     # only the variant's own per-namespace objects show that ITS profile sync ran (the mode's exist already)
-    common = index_manifests(profile_objects(config, dataclasses.replace(new.variant, profile_resources=()),
-                                             new.mode))
-    for obj in profile_objects(config, new.variant, new.mode):
+    common = index_manifests(config.profile_objects(dataclasses.replace(new.variant, profile_resources=()),
+                                                    new.mode))
+    for obj in config.profile_objects(new.variant, new.mode):
         meta = obj["metadata"]
         if obj["kind"] not in ("ServiceAccount", "Role", "RoleBinding") or resource_key(obj) in common:
             continue  # Secrets/ClusterRoles: SAs and role objects are enough to show the sync ran

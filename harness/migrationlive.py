@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from harness.cluster.base import ClusterHandle
-from harness.collect import _redact_value, nodes_to_records
+from harness.collect import nodes_to_records
 from harness.commands.common import Selection
 from harness.errors import HarnessError
 from harness.install import RUNNABLE
@@ -29,6 +29,7 @@ from harness.migration import MigrationPlan, new_record, run_record, validate_re
 from harness.models import Finding, Scenario
 from harness.plan import PlanStep
 from harness.proc import Runner
+from harness.redact import redact_value
 from harness.runs import RunContext, run_scenario, wait_for_run
 from harness.wait import Status, WaitTimeout, wait_for
 
@@ -98,7 +99,7 @@ class MigrationRun:
         (self.out_dir / "migration-plan.txt").write_text(self.plan.to_text())
 
     def _write_record(self, findings: list[Finding], kube_secrets: list[str]) -> Path:
-        data = _redact_value({**self.record, "findings": [f.to_dict() for f in findings]}, kube_secrets)
+        data = redact_value({**self.record, "findings": [f.to_dict() for f in findings]}, kube_secrets)
         validate_record(data)
         path = self.out_dir / "migration.json"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ Pure data: no I/O here. Loaders live in config.py, sources.py and render.py.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -57,16 +58,52 @@ class ImageOverride:
         return f"{self.new_name or repo}:{self.new_tag or tag}" if (self.new_tag or tag) else (self.new_name or repo)
 
 
+# The image reference grammar of github.com/distribution/reference (regexp.go), without IPv6 hosts:
+# kustomize, kubelet and containerd parse images with it. Written out because no maintained Python
+# package exposes it.
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedImage:
+    domain: str  # "" means Docker Hub
+    path: str
+    tag: str
+    digest: str
+
+    @property
+    def repository(self) -> str:
+        """The repository as written in the reference (registry host included when there is one)."""
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+
+def parse_image(image: str) -> ParsedImage | None:
+    """Split a reference the way container runtimes do; None if it is not a valid reference."""
+    match = _REFERENCE.match(image)
+    if not match:
+        return None
+    domain, path = match["domain"] or "", match["path"]
+    # Docker's rule: the first component is a registry only if it has a '.' or ':' or is localhost.
+    if domain and "." not in domain and ":" not in domain and domain != "localhost":
+        domain, path = "", f"{domain}/{path}"
+    if domain and domain.lower() != domain and "." not in domain:
+        return None
+    return ParsedImage(domain, path, match["tag"] or "", match["digest"] or "")
+
+
 def split_image(image: str) -> tuple[str, str]:
-    """`repo[:tag][@digest]` -> (repo, tag-or-digest); a port in the registry host is not a tag."""
-    if "@" in image:
-        repo, digest = image.split("@", 1)
-        return repo, "@" + digest
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1 :]
-    return image, ""
+    """`repo[:tag][@digest]` -> (repo, tag, or `@digest` when there is one); a port in the registry host is
+    not a tag. A string that is no valid reference is all repository."""
+    parsed = parse_image(image)
+    if parsed is None:
+        return image, ""
+    return parsed.repository, f"@{parsed.digest}" if parsed.digest else parsed.tag
 
 
 @dataclass(frozen=True)

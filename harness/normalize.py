@@ -79,11 +79,7 @@ def parse_json_text(value: Any) -> Any:
 
 def same_value(a: Any, b: Any) -> bool:
     """Equal after noise removal; two JSON texts are equal if they parse to the same structure."""
-    if a == b:
-        return True
-    if isinstance(a, str) and isinstance(b, str) and a[:1] in ("{", "[") and b[:1] in ("{", "["):
-        return parse_json_text(a) == parse_json_text(b)
-    return False
+    return a == b or (isinstance(a, str) and isinstance(b, str) and parse_json_text(a) == parse_json_text(b))
 
 
 @dataclass(slots=True)
@@ -100,7 +96,6 @@ class NormalDriver:
     phase: str
     node_type: str
     outputs: dict[str, Any]  # None value = the output is absent
-    message: str | None
 
 
 @dataclass(slots=True)
@@ -174,8 +169,7 @@ def normalize(bundle: Bundle) -> NormalRun:
                  for k, v in values.items()}
         run.drivers[_unique(node["task_path"], run.drivers)] = NormalDriver(
             driver_type=node["driver_type"], phase=node["phase"], node_type=node.get("node_type", ""),
-            outputs=clean, message=scrub.text(node["message"]) if node.get("message") else None,
-        )
+            outputs=clean)
     return run
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalogue import ScenarioSpec, compile_scenario
+from harness.config import REPO_ROOT
 from harness.errors import CommandFailedError, HarnessError
 from harness.models import ORACLE
 from harness.proc import Runner
@@ -104,7 +105,7 @@ def _run_child(runner: Runner, compiled: Path, spec: ScenarioSpec, work: str, re
 
 
 def _pythonpath() -> str:
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(REPO_ROOT)
     existing = os.environ.get("PYTHONPATH", "")
     return f"{root}{os.pathsep}{existing}" if existing else root
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from harness.config import Config
 from harness.inventory import describe, index_manifests
-from harness.models import Finding, Mode, Severity, Variant
+from harness.models import Finding, Severity
 
 Manifest = dict[str, Any]
-PROFILE_ORIGIN = "kfp-conformance/origin"  # marks objects we expanded from the catalogue's profile_resources
 
 # Fields the API server refuses to change on update (group, kind) -> dotted paths. From the Kubernetes
 # API validation (apps/v1 selectors, Job selector+template, PVC spec, Service clusterIP, roleRef, CRD scope).
@@ -36,35 +34,6 @@ IMMUTABLE_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("apiextensions.k8s.io", "CustomResourceDefinition"): ("spec.scope",),
 }
 _MISSING = object()
-
-
-def bind_profile_resources(resources: Iterable[Manifest], namespace: str) -> list[Manifest]:
-    """Catalogue templates -> objects in one profile namespace (`{profile}` replaced everywhere)."""
-
-    def bind(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: bind(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [bind(v) for v in value]
-        return value.replace("{profile}", namespace) if isinstance(value, str) else value
-
-    out = []
-    for template in resources:
-        obj = bind(template)
-        meta = obj.setdefault("metadata", {})
-        meta.setdefault("namespace", namespace)
-        meta.setdefault("annotations", {})[PROFILE_ORIGIN] = "profile-controller"
-        out.append(obj)
-    return out
-
-
-def profile_objects(config: Config, variant: Variant, mode: Mode) -> list[Manifest]:
-    """What the Profile controller creates in the mode's user namespace for this variant (multi-user only):
-    the mode's own per-profile objects plus the variant's (`sync.py`)."""
-    if not mode.multi_user:
-        return []
-    templates = [*config.mode_profile_resources.get(mode.name, ()), *variant.profile_resources]
-    return bind_profile_resources(templates, mode.user_namespace)
 
 
 def _get(obj: Manifest, path: str) -> Any:
@@ -94,7 +63,7 @@ def static_orphans(old_manifests: Iterable[Manifest], new_manifests: Iterable[Ma
                    mode: str, variants: tuple[str, str], direction: str = "upgrade") -> list[Finding]:
     """Findings for moving an install from `variants[0]` (old) to `variants[1]` (new) by `kubectl apply`.
 
-    `old_profile`/`new_profile` are the bound per-profile-namespace objects (see `profile_objects`).
+    `old_profile`/`new_profile` are the bound per-profile-namespace objects (`Config.profile_objects`).
     """
     old_from, new_to = variants
     old_index = index_manifests(old_manifests)

@@ -203,19 +203,6 @@ def _crd_names(manifests: list[dict[str, Any]]) -> list[str]:
     return [m["metadata"]["name"] for m in manifests if m.get("kind") == "CustomResourceDefinition"]
 
 
-def _labels(run_id: str) -> dict[str, str]:
-    return cluster_labels(run_id)
-
-
-def _add_labels(manifests: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
-    out = []
-    for obj in manifests:
-        obj = json.loads(json.dumps(obj))
-        obj.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
-        out.append(obj)
-    return out
-
-
 # -- prerequisites: mode data names them, these functions say how each is installed -------------------
 def _cert_manager(b: _PairBuilder, pair: PairInput) -> None:
     s = b.settings
@@ -257,7 +244,7 @@ def _test_profile(b: _PairBuilder, pair: PairInput, run_id: str) -> None:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True)
     text = env.get_template("multi-user-test-profile.yaml.j2").render(
-        namespace=s.profile_namespace, owner=s.profile_owner, kfp_namespace=s.namespace, labels=_labels(run_id))
+        namespace=s.profile_namespace, owner=s.profile_owner, kfp_namespace=s.namespace, labels=cluster_labels(run_id))
     manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     b.apply_file("profile", "test-profile.yaml", manifests,
                  f"test profile {s.profile_namespace} (owner {s.profile_owner}), kubeflow-edit, NetworkPolicy",
@@ -384,8 +371,8 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
     if options.provider == "kind":
         config_path = f"clusters/{handle.name}/kind-config.yaml"
         registry = settings.registry if settings.registry.enabled else None
-        files[config_path] = kind_config(handle.name, settings.node_image, _labels(options.run_id), registry)
-        create = kind.create_argv(handle, config_path, settings.timeout("create-cluster"))[0]
+        files[config_path] = kind_config(handle.name, settings.node_image, cluster_labels(options.run_id), registry)
+        create = kind.create_argv(handle, config_path, settings.timeout("create-cluster"))
         b.add("cluster", "command", f"create kind cluster {handle.name} ({settings.node_image.split('@')[0]})",
               argv=create, manifest=config_path, digest=digest_text(files[config_path]),
               timeout=settings.timeout("create-cluster") + 60)
@@ -512,11 +499,7 @@ def _step_lines(steps: list[PlanStep]) -> list[str]:
         timeout = f" (timeout {step.timeout}s)" if step.timeout else ""
         lines.append(f"  {number:2d}. [{step.phase}] {step.description}{timeout}")
         if step.argv:
-            lines.append("      $ " + " ".join(_quote(a) for a in step.argv))
+            lines.append("      $ " + shlex.join(step.argv))
         if step.manifest:
             lines.append(f"      file {step.manifest} {step.digest}")
     return lines
-
-
-def _quote(arg: str) -> str:
-    return shlex.quote(arg)

@@ -17,10 +17,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from harness.config import REPO_ROOT
 from harness.errors import ConfigError
 from harness.models import Finding
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 _UNDECIDED: Any = object()
 DEFAULT_POLICY_DIR = REPO_ROOT / "fixtures" / "policy"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "policy.schema.json"

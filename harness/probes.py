@@ -15,7 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+import yaml
+
 from harness.errors import HarnessError
+from harness.labels import labels_match
 from harness.models import Finding, Severity, Variant
 
 TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -75,7 +78,7 @@ def driver_url(variant: Variant, manifests: list[dict[str, Any]]) -> str:
         labels = ((deployment or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("labels")) or {}
         for svc in (m for m in manifests if m.get("kind") == "Service"):
             selector = svc.get("spec", {}).get("selector") or {}
-            if selector and all(labels.get(k) == v for k, v in selector.items()):
+            if selector and labels_match(selector, labels):
                 port = svc["spec"]["ports"][0]["port"]
                 return (f"http://{svc['metadata']['name']}.{svc['metadata'].get('namespace', 'kubeflow')}"
                         f".svc.cluster.local:{port}/api/v1/template.execute")
@@ -85,8 +88,6 @@ def driver_url(variant: Variant, manifests: list[dict[str, Any]]) -> str:
         for cm in (m for m in manifests if m.get("kind") == "ConfigMap"):
             labels = cm["metadata"].get("labels") or {}
             if labels.get("workflows.argoproj.io/configmap-type") == "ExecutorPlugin":
-                import yaml
-
                 sidecar = yaml.safe_load(cm["data"]["sidecar.container"]) or {}
                 port = sidecar.get("ports", [{}])[0].get("containerPort", 8080)
                 # the plugin listens on every interface of the workflow's agent pod (§3.2)

@@ -15,25 +15,21 @@ maintained Python library evaluates RBAC offline; it is pure (manifests in, data
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harness.labels import selector_matches
 from harness.models import Finding, Identity, Mode, Severity, Variant
+
+if TYPE_CHECKING:
+    from harness.config import Config
 
 CATEGORY = "rbac"
 ALL = "*"
 CLUSTER = "cluster"
 RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
-
-# Kinds that have no namespace; every other kind in a profile resource list gets the profile namespace.
-CLUSTER_SCOPED_KINDS = frozenset({
-    "ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition", "PersistentVolume",
-    "StorageClass", "PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-    "APIService", "ClusterIssuer", "Profile",
-})
 
 
 # ---------------------------------------------------------------- model
@@ -224,7 +220,7 @@ def _aggregate(cluster_roles: dict[str, Role]) -> tuple[dict[str, Role], list[st
             for selector in role.selectors:
                 try:
                     matched = [r for n, r in sorted(current.items())
-                               if n != name and selector_matches(selector or {}, r.labels)]
+                               if n != name and selector_matches(selector, r.labels)]
                 except ValueError as exc:
                     problems.append(f"ClusterRole {name}: {exc}")
                     continue
@@ -236,29 +232,6 @@ def _aggregate(cluster_roles: dict[str, Role]) -> tuple[dict[str, Role], list[st
         if not changed:
             break
     return current, sorted(set(problems))
-
-
-def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector semantics: matchLabels AND every matchExpression; `{}` matches everything."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or ():
-        key, operator = expression.get("key"), expression.get("operator")
-        values = set(expression.get("values") or ())
-        if operator == "In":
-            ok = key in labels and labels[key] in values
-        elif operator == "NotIn":
-            ok = key not in labels or labels[key] not in values
-        elif operator == "Exists":
-            ok = key in labels
-        elif operator == "DoesNotExist":
-            ok = key not in labels
-        else:
-            raise ValueError(f"label selector operator {operator!r} is not In, NotIn, Exists or DoesNotExist")
-        if not ok:
-            return False
-    return True
 
 
 # ---------------------------------------------------------------- authorizer
@@ -389,35 +362,6 @@ def permission_matrix(index: RbacIndex, identities: Iterable[Identity] | None = 
     return matrix
 
 
-# ---------------------------------------------------------------- profile namespaces
-
-
-def profile_manifests(config: Any, variant: Variant, mode: Mode) -> list[dict[str, Any]]:
-    """What the profile controller creates per profile namespace (multi-user only), bound to the namespace.
-
-    `config` is a `harness.config.Config`; `{profile}` is replaced with `mode.user_namespace` in every
-    string, and namespaced kinds get `metadata.namespace`.
-    """
-    if not mode.multi_user:
-        return []
-    raw = list(config.mode_profile_resources.get(mode.name, ())) + list(variant.profile_resources)
-    bound = [_substitute(copy.deepcopy(doc), mode.user_namespace) for doc in raw]
-    for doc in bound:
-        if doc.get("kind") not in CLUSTER_SCOPED_KINDS:
-            doc.setdefault("metadata", {})["namespace"] = mode.user_namespace
-    return bound
-
-
-def _substitute(value: Any, namespace: str) -> Any:
-    if isinstance(value, str):
-        return value.replace("{profile}", namespace)
-    if isinstance(value, list):
-        return [_substitute(v, namespace) for v in value]
-    if isinstance(value, dict):
-        return {_substitute(k, namespace): _substitute(v, namespace) for k, v in value.items()}
-    return value
-
-
 # ---------------------------------------------------------------- comparison
 
 
@@ -430,10 +374,10 @@ class DriverSide:
     identities: tuple[Identity, ...]
 
 
-def driver_side(config: Any, variant: Variant, mode: Mode, manifests: Sequence[Mapping[str, Any]]) -> DriverSide:
+def driver_side(config: Config, variant: Variant, mode: Mode, manifests: Sequence[Mapping[str, Any]]) -> DriverSide:
     """Bind `{profile}` in the identities and add the profile-namespace objects (multi-user)."""
     identities = tuple(i.bind(mode.user_namespace) for i in variant.driver.identities_for(mode.name))
-    return DriverSide(variant.name, [*manifests, *profile_manifests(config, variant, mode)], identities)
+    return DriverSide(variant.name, [*manifests, *config.profile_objects(variant, mode)], identities)
 
 
 def _held(side: DriverSide) -> list[tuple[Identity, Grant]]:
@@ -697,7 +641,7 @@ def cluster_wide_grants(manifests: Sequence[Mapping[str, Any]], mode: Mode, vari
 # ---------------------------------------------------------------- static tier entry point
 
 
-def static_rbac(config: Any, mode: Mode, pairs: Sequence[tuple[Variant, Variant]],
+def static_rbac(config: Config, mode: Mode, pairs: Sequence[tuple[Variant, Variant]],
                 manifests: Mapping[str, Sequence[Mapping[str, Any]]]) -> tuple[list[Finding], dict[str, Any]]:
     """All RBAC findings of one mode, and the data for static.json.
 

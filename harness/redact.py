@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 PLACEHOLDER = "<redacted>"
 
@@ -21,7 +22,14 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
     "aws-access-key": re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b"),
     "private-key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     "token-flag": re.compile(r"(--token[= ])(\S+)"),
+    # env-style assignments such as AWS_SECRET_ACCESS_KEY=... in logs and manifests
+    "env-credential": re.compile(
+        r"\b([A-Z0-9_]*(?:SECRET|TOKEN|PASSWORD|PASSWD|ACCESS_KEY|API_KEY)[A-Z0-9_]*\s*[=:]\s*[\"']?)"
+        r"([^\s\"',}<]{6,})"),
 }
+# Every pattern needs one of these (lower-cased): a text without any is not scanned further (big logs).
+CREDENTIAL_HINTS = ("eyj", "bearer", "authoriz", "token", "passw", "secret", "access_key", "accesskey",
+                    "api_key", "akia", "asia", "private key")
 
 
 def fingerprint(value: str) -> str:
@@ -35,23 +43,33 @@ def redact(text: str, known_secrets: Iterable[str] = ()) -> str:
     for secret in known_secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, PLACEHOLDER)
-    for name, pattern in SECRET_PATTERNS.items():
-        if pattern.groups >= 2:
-            text = pattern.sub(lambda m: m.group(1) + PLACEHOLDER, text)
-        elif name == "aws-access-key":
-            text = pattern.sub(PLACEHOLDER, text)
-        else:
-            text = pattern.sub(PLACEHOLDER, text)
+    for pattern in SECRET_PATTERNS.values():
+        # two-group patterns keep their key (`token: `, `Bearer `) and hide only the value
+        text = pattern.sub((lambda m: m.group(1) + PLACEHOLDER) if pattern.groups >= 2 else PLACEHOLDER, text)
     return text
 
 
-def find_secrets(text: str) -> list[tuple[str, str]]:
-    """Credential-looking matches in text as (pattern name, fingerprint); never the value itself."""
-    found: list[tuple[str, str]] = []
+def redact_value(value: Any, known_secrets: Sequence[str] = ()) -> Any:
+    """`redact` applied to every string inside a JSON-like value (dicts, lists), keys kept."""
+    if isinstance(value, str):
+        return redact(value, known_secrets)
+    if isinstance(value, dict):
+        return {k: redact_value(v, known_secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(v, known_secrets) for v in value]
+    return value
+
+
+def find_secrets(text: str) -> list[tuple[str, str, int]]:
+    """(pattern name, fingerprint, line number) for every credential-looking value; never the value."""
+    lowered = text.lower()
+    if not any(hint in lowered for hint in CREDENTIAL_HINTS):
+        return []
+    found: set[tuple[str, str, int]] = set()
     for name, pattern in SECRET_PATTERNS.items():
         for match in pattern.finditer(text):
             value = match.group(2) if pattern.groups >= 2 else match.group(0)
-            if PLACEHOLDER in value:
+            if PLACEHOLDER in value or value.startswith("<"):
                 continue
-            found.append((name, fingerprint(value)))
-    return found
+            found.add((name, fingerprint(value), text.count("\n", 0, match.start()) + 1))
+    return sorted(found, key=lambda item: (item[2], item[0]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import re
 import shutil
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from harness.diskcache import pickled
 from harness.errors import CommandFailedError, RenderError
 from harness.models import Mode
 from harness.proc import Runner
@@ -63,17 +63,7 @@ class Render:
     @cached_property
     def manifests(self) -> list[dict[str, Any]]:
         # The parsed objects sit next to the YAML (same digest): a warm run skips YAML parsing.
-        parsed = self.path.with_name("manifests.pickle")
-        if parsed.is_file():
-            try:
-                return pickle.loads(parsed.read_bytes())  # noqa: S301 - our own cache, written below
-            except (pickle.UnpicklingError, EOFError):
-                pass
-        manifests = load_manifests(self.path.read_text())
-        tmp = parsed.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_bytes(pickle.dumps(manifests, protocol=pickle.HIGHEST_PROTOCOL))
-        tmp.replace(parsed)
-        return manifests
+        return pickled(self.path.with_name("manifests.pickle"), lambda: load_manifests(self.path.read_text()))
 
     def summary(self) -> dict[str, Any]:
         return {"overlay": self.overlay, "digest": self.digest, "resources": len(self.manifests),

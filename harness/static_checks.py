@@ -4,7 +4,6 @@ the data static.json keeps for it. `kfp-conformance static` and `scenarios/test_
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from harness import install_checks, rbac, tlscheck, workflows
@@ -30,11 +29,11 @@ def check_driver_transport_tls(ctx: StaticContext, pairs: list[Pair], mode: Mode
     findings: list[Finding] = []
     data: dict[str, Any] = {}
     for name in _variants(pairs):
-        workflows = Path(ctx.selection.sources[name].path) / "test_data" / "compiled-workflows"
-        conns = tlscheck.driver_connections(ctx.render(name, mode.name).manifests, workflows)
+        manifests = ctx.render(name, mode.name).manifests
+        conns = tlscheck.driver_connections(manifests, ctx.tree(name) / workflows.GOLDEN_DIR)
         data[name] = {"driver_connections": conns,
                       "tls_endpoints": [e.__dict__ | {"names": list(e.names)}
-                                        for e in tlscheck.tls_endpoints(ctx.render(name, mode.name).manifests)]}
+                                        for e in tlscheck.tls_endpoints(manifests)]}
         findings.extend(tlscheck.plain_http_findings(conns, mode=mode.name, variant=name))
     return findings, data
 

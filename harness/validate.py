@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from referencing import Registry, Resource
 
 from harness.errors import ConfigError
-from harness.inventory import describe
+from harness.inventory import subject_of
 from harness.models import Finding, Severity
 from harness.render import resource_key
 
@@ -174,7 +174,7 @@ class SchemaValidator:
             group, kind, _ns, _name = resource_key(obj)
             api_version = obj.get("apiVersion", "")
             version = api_version.rpartition("/")[2]
-            subject = describe(resource_key(obj))
+            subject = subject_of(obj)
             if (group, kind, version) in crds:
                 key = (group, kind, version)
                 if key not in crd_validators:

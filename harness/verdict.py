@@ -27,10 +27,6 @@ class Status(str, Enum):
     NOT_VERIFIED = "not-verified"
     SKIPPED = "skipped"
 
-    @property
-    def verified(self) -> bool:
-        return self in (Status.PASS, Status.FAIL)
-
 
 @dataclass(frozen=True)
 class Check:

@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pickle
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.diskcache import pickled
 from harness.errors import SourceError
 from harness.models import Finding, Severity
 
 GOLDEN_DIR = Path("test_data") / "compiled-workflows"
-DRIVER_TYPES = ("ROOT_DAG", "DAG", "CONTAINER")
 # Driver arguments a CLI driver leaves out when they hold their default (code reading of the driver flags);
 # the plugin and HTTP transports always spell them out.
 DRIVER_ARG_DEFAULTS = {"cache_disabled": "false", "metadata_tls_enabled": "false", "ml_pipeline_tls_enabled": "false"}
@@ -151,19 +149,7 @@ class DriverInvocation:
 
     def shape(self) -> dict[str, Any]:
         """Everything but the transport: equal across variants when the driver is called the same way."""
-        data = self.to_dict()
-        data.pop("transport")
-        return data
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dag": self.dag, "task": self.task, "template": self.template, "transport": self.transport,
-            "driver_type": self.driver_type, "task_name": self.task_name, "component": self.component,
-            "task_spec": self.task_spec, "container": self.container, "runtime_config": self.runtime_config,
-            "kubernetes_config": self.kubernetes_config, "iteration_index": self.iteration_index,
-            "parent_dag_id": self.parent_dag_id, "settings": dict(self.settings),
-            "outputs_consumed": {k: list(v) for k, v in self.outputs_consumed.items()},
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "transport"}
 
 
 _INVOCATION_FIELDS = {
@@ -429,7 +415,7 @@ def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate]
             if producer not in driver_tasks:
                 return match.group(0)
             refs.append(_Reference(dag_name, consumer, where, producer, output, SYNTAX_JSONPATH))
-            return f"{{{{tasks.{producer}.outputs.parameters.{output}}}}}"
+            return _parameter_ref(match)
 
         for match in _PARAM_REF.finditer(value):
             if match.group(1) in driver_tasks:
@@ -498,7 +484,12 @@ def _rewrite_refs(value: Any) -> Any:
     """A call argument read from a driver's `outputs.result` becomes the `outputs.parameters` spelling."""
     if not isinstance(value, str):
         return value
-    return _JSONPATH_REF.sub(lambda m: f"{{{{tasks.{m.group(1)}.outputs.parameters.{m.group(2) or m.group(3)}}}}}", value)
+    return _JSONPATH_REF.sub(_parameter_ref, value)
+
+
+def _parameter_ref(match: re.Match[str]) -> str:
+    """A `_JSONPATH_REF` match in the `{{tasks.X.outputs.parameters.Y}}` spelling."""
+    return f"{{{{tasks.{match.group(1)}.outputs.parameters.{match.group(2) or match.group(3)}}}}}"
 
 
 def driver_invocations(workflow: dict[str, Any]) -> list[DriverInvocation]:
@@ -739,21 +730,15 @@ _CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).digest()
 
 def _canonical_file(path: Path, cache_dir: Path | None = None) -> CanonicalWorkflow:
     stat = path.stat()
-    if cache_dir is None:
+
+    def build() -> CanonicalWorkflow:
         return _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+    if cache_dir is None:
+        return build()
     # Parsing ~400 goldens dominates a warm static run; a pickled view loads ~10x faster than the YAML.
-    cached = cache_dir / "workflows" / f"{hashlib.sha256(_CODE_DIGEST + path.read_bytes()).hexdigest()[:32]}.pickle"
-    if cached.is_file():
-        try:
-            return pickle.loads(cached.read_bytes())  # noqa: S301 - our own cache, written below
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            pass  # stale or torn entry: rebuild it
-    view = _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(pickle.dumps(view, protocol=pickle.HIGHEST_PROTOCOL))
-    tmp.replace(cached)
-    return view
+    digest = hashlib.sha256(_CODE_DIGEST + path.read_bytes()).hexdigest()[:32]
+    return pickled(cache_dir / "workflows" / f"{digest}.pickle", build)
 
 
 @lru_cache(maxsize=1024)

@@ -18,7 +18,7 @@ from allure_commons.types import AttachmentType
 
 from harness.bundle import Bundle
 from harness.compare import Cell
-from harness.logs import redact_all
+from harness.redact import redact
 from harness.report.model import Report
 
 CATEGORIES = [
@@ -32,7 +32,7 @@ CATEGORIES = [
 
 
 def _json(value: Any) -> str:
-    return redact_all(json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, default=str))
+    return redact(json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, default=str))
 
 
 def attach_cell(cell: Cell) -> None:
@@ -46,7 +46,7 @@ def attach_cell(cell: Cell) -> None:
                       attachment_type=AttachmentType.JSON)
         diffs = [f"{f.id} {f.subject}\n{f.evidence['diff']}" for f in check.findings if f.evidence.get("diff")]
         if diffs:
-            allure.attach(redact_all("\n\n".join(diffs)), name=f"{cell.variant}.{cell.mode} {check.name} diff",
+            allure.attach(redact("\n\n".join(diffs)), name=f"{cell.variant}.{cell.mode} {check.name} diff",
                           attachment_type=AttachmentType.TEXT)
 
 
@@ -63,7 +63,7 @@ def attach_bundle_logs(bundle: Bundle, limit: int = 20) -> None:
     names = driver + sorted(n for n in bundle.files if n.endswith(".log") and n not in driver)
     for name in names[:limit]:
         if name in bundle.files:
-            allure.attach(redact_all(bundle.read_text(name)), name=f"{bundle.variant}.{bundle.mode} {name}",
+            allure.attach(redact(bundle.read_text(name)), name=f"{bundle.variant}.{bundle.mode} {name}",
                           attachment_type=AttachmentType.TEXT)
 
 
@@ -97,7 +97,7 @@ def write_allure_metadata(results_dir: str | Path, report: Report | None = None,
             if source["static"] and source["static"].get("commit"):
                 commits.append(f"static:{source['static']['commit']}")
             env[f"source.{variant}"] = " ".join(commits)
-    lines = [f"{key}={redact_all(str(value)).replace(chr(10), ' ')}" for key, value in sorted(env.items())]
+    lines = [f"{key}={redact(str(value)).replace(chr(10), ' ')}" for key, value in sorted(env.items())]
     (directory / "environment.properties").write_text("\n".join(lines) + "\n")
 
 

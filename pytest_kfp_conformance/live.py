@@ -69,7 +69,7 @@ def provider_unavailable(config: pytest.Config) -> str:
 def live_session(config: pytest.Config) -> Any:
     """Build the session once per process: plan over every selected pair; scenarios are run per test."""
     if LIVE_KEY not in config.stash:
-        from harness.commands.run import parse_driver_images
+        from harness.commands.common import parse_driver_images
         from harness.live import LiveOptions, LiveSession, existing_handle, make_plan
         from pytest_kfp_conformance.plugin import kfpc_selection_for
 

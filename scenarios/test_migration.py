@@ -24,8 +24,7 @@ def test_live_migration_sidecar_to_central_and_back(pytestconfig, mode):
         pytest.skip(reason)
     if pytestconfig.getoption("--kfpc-mode") and mode not in pytestconfig.getoption("--kfpc-mode"):
         pytest.skip(f"mode {mode} is not selected")
-    from harness.commands.common import resolve_selection
-    from harness.commands.run import parse_driver_images
+    from harness.commands.common import parse_driver_images, resolve_selection
     from harness.live import LiveOptions, existing_handle, pair_inputs
     from harness.migration import DEFAULT_SCENARIOS, build_migration_plan
     from harness.migrationlive import MigrationRun, compiled_scenarios

@@ -7,6 +7,7 @@ tested without a cluster in tests/test_security_plan.py (golden files, fake API)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from harness import catalogue
 from harness.config import load_config
 from harness.errors import HarnessError
+from harness.live import PairResult
 
 _CONFIG = load_config()
 PAIRS = [f"{v}.{m}" for v in _CONFIG.variants for m in ("multi-user", "tls")]
@@ -34,12 +36,8 @@ def test_live_security(request, kfpc_cluster, kfpc_live):
                 for name in ("single-component", "long-running")}
     states: list[str] = []
     if mode.tls:  # the driver path under TLS: a catalogue run must succeed with TLS on
-        from harness.live import PairResult
-
         result = PairResult(key, kfpc_cluster.name)
         kfpc_live.run_scenarios(key, kfpc_cluster, [compiled["single-component"]], result)
-        import json
-
         states = [json.loads((kfpc_live.out_dir / b / "bundle.json").read_text())["run"]["state"]
                   for b in result.bundles]
     kube = Kube.for_cluster(kfpc_cluster, runner=kfpc_live.runner)

@@ -25,6 +25,7 @@ DRIVER_LOG_LOCATION = {
     "sidecar-plugin": "agent-pod:driver-plugin",
     "central-driver": "deployment:kubeflow/ml-pipeline-driver",
 }
+CONDITION_WORKFLOW = "test_data/compiled-workflows/pipeline_with_condition.yaml"
 # The driver's identity per variant in standalone mode (kfp-variants.md §6, fixtures/variants.yaml).
 DRIVER_IDENTITY = {
     "driver-pod": "kubeflow/pipeline-runner",
@@ -89,6 +90,11 @@ def load_shape(workflow_file: Path, iterations: int = 2) -> Shape:
 
     walk("root", "root")
     return shape
+
+
+def condition_shapes(trees: Path) -> dict[str, Shape]:
+    """Each variant's shape of its own real pipeline_with_condition compiled workflow (trees: KFPC_SOURCES)."""
+    return {v: load_shape(trees / v / CONDITION_WORKFLOW) for v in VARIANT_DRIVER}
 
 
 def _pipeline_name(wf: dict[str, Any]) -> str:

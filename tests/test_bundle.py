@@ -17,13 +17,12 @@ from harness.bundle import (
     write_bundle,
 )
 from harness.errors import BundleError
-from tests.factory import VARIANT_DRIVER, Run, bundle_data, load_shape
+from tests.factory import VARIANT_DRIVER, Run, bundle_data, condition_shapes
 
 
 @pytest.fixture(scope="module")
 def shapes(kfp_trees: Path):
-    return {v: load_shape(kfp_trees / v / "test_data/compiled-workflows/pipeline_with_condition.yaml")
-            for v in VARIANT_DRIVER}
+    return condition_shapes(kfp_trees)
 
 
 def test_real_shapes_write_and_read_back_for_every_variant(tmp_path: Path, shapes) -> None:
@@ -100,11 +99,13 @@ def test_unknown_major_version_is_refused_with_one_line(tmp_path: Path, shapes) 
 def test_newer_minor_version_with_extra_fields_is_read(tmp_path: Path, shapes) -> None:
     data, files = bundle_data(shapes["central-driver"], Run("central-driver"))
     data["schema_version"] = "1.9"
-    data["files"] = {}
     data["future_field"] = {"x": 1}
     data["tasks"][0]["future_task_field"] = True
-    validate_bundle_data(data)
+    write_bundle(tmp_path / "b", data, files)
+    bundle = read_bundle(tmp_path / "b")
+    assert bundle.data["schema_version"] == "1.9" and bundle.data["tasks"][0]["future_task_field"] is True
     data["schema_version"] = "1.0"
+    data["files"] = {}
     with pytest.raises(BundleError, match="Additional properties"):
         validate_bundle_data(data)
 

@@ -6,23 +6,18 @@ marker where it was."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from harness.bundle import read_bundle
-from harness.cluster.base import ClusterHandle
 from harness.config import load_config
-from harness.kfpapi import connect
-from harness.kube import Kube
-from harness.models import Scenario, Source
-from harness.proc import Runner
+from harness.models import Scenario
 from harness.redact import PLACEHOLDER
-from harness.runs import RunContext, run_scenario
+from harness.runs import run_scenario
 from harness.testing.fakeapi import FakeCluster
-from harness.testing.fakekubectl import install_fake_kubectl
 from harness.testing.fakerun import simulate
+from tests.fakeapi_session import fake_session, seed
 
 CONFIG = load_config()
 PIPELINE = "test_data/sdk_compiled_pipelines/valid/pipeline_with_loops_and_conditions.yaml"
@@ -60,19 +55,9 @@ def test_canary_token_fake_api_absent_from_every_written_file(tmp_path: Path, kf
     out = tmp_path / "out"
     with FakeCluster(on_run=plant(canary, kind), token_factory=lambda ref, aud: canary,
                      multi_user=mode == "multi-user") as fake:
-        for namespace, name in (("kubeflow", "pipeline-runner"), ("kubeflow-user-example-com", "default-editor")):
-            fake.add({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
-        bin_dir = tmp_path / "bin"
-        install_fake_kubectl(bin_dir)
-        runner = Runner(env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
-        kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
-        kube = Kube(str(kubeconfig), "fake", runner=runner)
-        cluster = ClusterHandle("kfpc-canary", "existing", str(kubeconfig), "fake")
-        with connect(cluster, CONFIG.mode(mode), kube, runner=runner, timeout=20) as session:
-            assert canary not in repr(session) and canary not in repr(kube)
-            ctx = RunContext(cluster=cluster, variant=CONFIG.variant(variant), mode=CONFIG.mode(mode),
-                             source=Source(variant, "/t", "path:/t", "abc"), kube=kube, kfp=session, run_id="c1",
-                             poll_interval=0.01)
+        seed(fake)
+        with fake_session(tmp_path, variant, mode, fake, run_id="c1") as (ctx, _bin):
+            assert canary not in repr(ctx.kfp) and canary not in repr(ctx.kube)
             bundle_path = run_scenario(ctx, Scenario(name="canary", origin="catalogue",
                                                      pipeline_file=str(kfp_trees / variant / PIPELINE),
                                                      arguments={"loop_parameter": [1, 2], "msg": "m"}), out)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.cluster.base import cluster_name
 from harness.cluster.ledger import Ledger
@@ -86,12 +87,11 @@ def test_run_fake_kind_kubectl_docker_execute_the_plan_in_order(tmp_path, kfp_tr
     assert Ledger(tmp_path / "state" / "clusters.json").entries() == {}
 
 
-def test_run_fake_kind_sidecar_driver_image_patched_into_configmap_string(tmp_path, kfp_trees, remote_bases):
-    make_fakes(tmp_path / "fakes")
+def test_plan_sidecar_driver_image_patched_into_configmap_string(tmp_path, kfp_trees, remote_bases):
     selection = selection_for(kfp_trees, remote_bases, tmp_path / "out", shared_cache(), ["sidecar-plugin"], ["standalone"])
     options = LiveOptions(run_id="t2", driver_images={"sidecar-plugin": "ghcr.io/me/kfp-driver:sc-test"})
     plan = make_plan(selection, [], options)
-    overlay = [m for m in __import__("yaml").safe_load_all(plan.files["rendered/sidecar-plugin.standalone/overlay.yaml"]) if m]
+    overlay = [m for m in yaml.safe_load_all(plan.files["rendered/sidecar-plugin.standalone/overlay.yaml"]) if m]
     cm = next(m for m in overlay if m["kind"] == "ConfigMap" and m["metadata"]["name"] == "ml-pipeline-driver-agent")
     assert "image: ghcr.io/me/kfp-driver:sc-test" in cm["data"]["sidecar.container"]
     assert "kind-registry:5000/driver" not in plan.files["rendered/sidecar-plugin.standalone/overlay.yaml"]

@@ -16,7 +16,7 @@ from harness.errors import ConfigError
 from harness.models import Finding
 from harness.policy import Policy, load_policy
 from harness.verdict import Status
-from tests.factory import VARIANT_DRIVER, Run, bundle_data, load_shape
+from tests.factory import VARIANT_DRIVER, Run, bundle_data, condition_shapes
 
 SCENARIO = "pipeline-with-condition"
 VARIANTS = list(VARIANT_DRIVER)
@@ -25,8 +25,7 @@ BASELINE = "sidecar-plugin"
 
 @pytest.fixture(scope="module")
 def shapes(kfp_trees: Path):
-    return {v: load_shape(kfp_trees / v / "test_data/compiled-workflows/pipeline_with_condition.yaml")
-            for v in VARIANTS}
+    return condition_shapes(kfp_trees)
 
 
 @pytest.fixture(scope="module")
@@ -350,3 +349,4 @@ def test_expected_cache_hit_is_read_from_each_transports_cached_decision(make, p
     assert [f.id for f in blocking(missed, variant)] == ["oracle.cache-mismatch"]
     served = compare({variant: make(variant, seed=1, mutate=_expect_cache(hit=True))}, policy, variants=[variant])
     assert not [f for f in findings(served, variant) if f.id == "oracle.cache-mismatch"]
+    assert next(c for c in served.cells[0].checks if c.name == "expectations").status is Status.PASS

@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from harness.bundle import bundle_dir, write_bundle
-from tests.factory import VARIANT_DRIVER, Run, bundle_data, load_shape
+from tests.factory import Run, bundle_data, condition_shapes
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO_FILE = str(REPO / "scenarios" / "test_compare.py")
 
 
 def _save(root: Path, kfp_trees: Path, *, change_central_output: bool = False) -> Path:
-    for variant in VARIANT_DRIVER:
-        shape = load_shape(kfp_trees / variant / "test_data/compiled-workflows/pipeline_with_condition.yaml")
+    for variant, shape in condition_shapes(kfp_trees).items():
         data, files = bundle_data(shape, Run(variant))
         if change_central_output and variant == "central-driver":
             task = next(t for t in data["tasks"] if t["outputs"]["parameters"])
@@ -41,10 +40,16 @@ def test_compare_cells_fail_on_changed_output_and_attach_evidence_to_allure(
     outcomes = _outcomes(result)
     assert outcomes["test_cell[pipeline-with-condition-central-driver-standalone]"] == "FAILED"
     assert outcomes["test_cell[pipeline-with-condition-sidecar-plugin-standalone]"] == "PASSED"
-    allure_results = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-    failed = next(r for r in allure_results if r["status"] == "failed")
-    assert "central-driver" in failed["name"] + json.dumps(failed.get("parameters", []))
-    assert failed["attachments"], "the failing cell carries its findings as attachments"
+    allure_results = {r["name"]: r
+                      for r in (json.loads(p.read_text()) for p in results.glob("*-result.json"))}
+    # the changed-output cell itself (rbac-live's central-driver cell fails too, on the PVC permission)
+    failed = allure_results["test_cell[pipeline-with-condition-central-driver-standalone]"]
+    assert failed["status"] == "failed"
+    outputs = next(a for a in failed["attachments"]
+                   if a["name"] == "central-driver.standalone outputs")
+    attached = json.loads((results / outputs["source"]).read_text())
+    assert [f["id"] for f in attached["findings"]] == ["output.parameter-differs"]
+    assert attached["findings"][0]["evidence"]["actual"] == "a different value"
     assert (results / "categories.json").is_file()
 
 

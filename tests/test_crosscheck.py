@@ -16,11 +16,11 @@ from harness.crosscheck import (
     is_cluster_local_registry,
     network_findings,
     parse_carrier,
-    parse_image,
-    selector_matches,
     service_exposure,
     tls_findings,
 )
+from harness.labels import labels_match, selector_matches
+from harness.models import parse_image, split_image
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,14 @@ def test_parse_image_follows_docker_host_rule():
     assert parse_image("kind-registry:5000/driver:ci").domain == "kind-registry:5000"
     assert parse_image("ghcr.io/kubeflow/kfp-driver").tag == ""
     assert is_cluster_local_registry("10.0.0.5:5000") and not is_cluster_local_registry("ghcr.io")
+
+
+def test_split_image_keeps_repository_as_written_and_port_is_not_a_tag():
+    digest = "sha256:" + "a" * 64
+    assert split_image("chrislusf/seaweedfs:4.18") == ("chrislusf/seaweedfs", "4.18")
+    assert split_image("kind-registry:5000/driver") == ("kind-registry:5000/driver", "")
+    assert split_image(f"ghcr.io/kubeflow/kfp-driver:2.5@{digest}") == ("ghcr.io/kubeflow/kfp-driver", f"@{digest}")
+    assert split_image("$(DRIVER_IMAGE):v1") == ("$(DRIVER_IMAGE):v1", "")  # not a reference: nothing to split
 
 
 def test_collect_images_from_every_place():
@@ -210,6 +218,9 @@ def test_selector_matches_expressions():
     assert selector_matches({"matchExpressions": [{"key": "zone", "operator": "DoesNotExist"}]}, labels)
     assert selector_matches({}, labels)
     assert not selector_matches({"matchLabels": {"app": "other"}}, labels)
+    assert labels_match({"app": "seaweedfs"}, labels) and not labels_match({"app": "seaweedfs", "zone": "a"}, labels)
+    with pytest.raises(ValueError, match="'Like'"):
+        selector_matches({"matchExpressions": [{"key": "app", "operator": "Like", "values": ["x"]}]}, labels)
 
 
 def test_network_policy_and_authorization_policy_protect_services():
@@ -229,6 +240,10 @@ def test_network_policy_and_authorization_policy_protect_services():
     allow_all = copy.deepcopy(netpol)
     allow_all["spec"]["ingress"] = [{}]  # admits everyone: not a protection
     assert [f.subject for f in network_findings(base, [*other, allow_all], mode="m", variants=("a", "b"))
+            if f.id == "network.unprotected-service"] == ["Service kubeflow/drv"]
+    invalid = copy.deepcopy(netpol)  # the API server rejects an unknown operator: the policy protects nothing
+    invalid["spec"]["podSelector"]["matchExpressions"] = [{"key": "app", "operator": "Like", "values": ["d"]}]
+    assert [f.subject for f in network_findings(base, [*other, invalid], mode="m", variants=("a", "b"))
             if f.id == "network.unprotected-service"] == ["Service kubeflow/drv"]
     elsewhere = copy.deepcopy(netpol)
     elsewhere["metadata"]["namespace"] = "other"

@@ -80,6 +80,7 @@ def test_plan_prints_commands_without_running_docker(tmp_path: Path, fake_docker
     result = _cli(["images", "build", "--variant", f"sidecar-plugin={tree}", "--plan"], env)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 12 and not log.exists()
+    assert result.stdout.splitlines() == [" ".join(argv) for argv in build_commands(tree, load_image_builds())]
     assert build_commands(tree, load_image_builds(only=["driver"]))[0][:2] == ["docker", "build"]
 
 

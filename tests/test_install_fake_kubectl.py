@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ClusterError
+from harness.errors import ClusterError, CommandFailedError
 from harness.install import Installer
-from harness.live import LiveOptions, LiveSession, make_plan
+from harness.live import LiveOptions, LiveSession, existing_handle, make_plan
 from tests.livefakes import make_fakes, selection_for, shared_cache
 
 CANARY = "eyJhbGciOiJSUzI1NiJ9.Y2FuYXJ5LXRva2VuLXBheWxvYWQ.c2lnbmF0dXJlLWNhbmFyeQ"
@@ -74,11 +74,32 @@ def test_install_fake_kubectl_pods_not_ready_times_out_naming_the_pod(plan, tmp_
 def test_install_fake_kubectl_failed_apply_is_one_line_without_secrets(plan, tmp_path):
     fakes = make_fakes(tmp_path / "fakes")
     step = _step(plan, "overlay", "apply the standalone overlay")
-    installer = Installer(fakes.runner(KFPC_FAKE_FAIL="overlay.yaml"), tmp_path)
-    with pytest.raises(Exception) as raised:
+    # the fake's stderr echoes the failing argv fragment; declared secret, it must not reach the error
+    echoed = "standalone/overlay.yaml"
+    installer = Installer(fakes.runner(KFPC_FAKE_FAIL=echoed), tmp_path, secrets=[echoed])
+    with pytest.raises(CommandFailedError) as raised:
         installer.run_step(step)
-    assert "exited 1: fake kubectl: forced failure" in str(raised.value)
+    assert "exited 1: fake kubectl: forced failure for '<redacted>'" in str(raised.value)
     assert "\n" not in str(raised.value)
+    assert echoed not in raised.value.line() and all(echoed not in a for a in raised.value.argv)
+
+
+def test_install_fake_kubectl_existing_cluster_conditions_use_the_users_kubeconfig(kfp_trees, remote_bases, tmp_path):
+    fakes = make_fakes(tmp_path / "fakes")
+    kubeconfig = tmp_path / "my-kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: mine\ncontexts: [{name: mine, context: {}}]\n")
+    selection = selection_for(kfp_trees, remote_bases, tmp_path / "out", shared_cache(), ["driver-pod"], ["standalone"])
+    options = LiveOptions(run_id="ex", provider="existing", kubeconfig=str(kubeconfig))
+    _provider, existing = existing_handle(options)
+    plan = make_plan(selection, [], options, existing)
+    session = LiveSession(selection, plan, options, runner=fakes.runner(), progress=lambda _l: None,
+                          state_dir=tmp_path / "state")
+    step = next(s for s in plan.pairs[0].steps if s.action == "condition" and s.condition["name"] == "pods-ready")
+    assert step.argv == ()  # a condition names no kubectl of its own: the installer must pick this cluster's
+    session.installer.run_step(step)
+    [call] = fakes.calls("kubectl")
+    assert call[:4] == ["--kubeconfig", str(kubeconfig), "--context", "mine"]
+    assert call[4:] == ["get", "pods", "-n", "kubeflow", "-o", "json"]
 
 
 def test_live_fake_kind_readiness_timeout_fails_the_pair_and_deletes_the_cluster(kfp_trees, remote_bases, tmp_path):

@@ -66,6 +66,15 @@ def test_kube_pod_log_container_and_since_time_fake_api(fake: FakeCluster, kube:
     assert error.value.status == 400
 
 
+def test_kube_pod_log_redacts_credential_shapes_fake_api(fake: FakeCluster, kube: Kube) -> None:
+    fake.add(_pod("a", {}))
+    fake.add_log("kubeflow", "a", "main", ["AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY",
+                                          "Authorization: Bearer abcdefghijklmnop123"])
+    text = kube.pod_log("kubeflow", "a", "main")
+    assert "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY" not in text and "abcdefghijklmnop123" not in text
+    assert text.count(PLACEHOLDER) == 2 and text.startswith("AWS_SECRET_ACCESS_KEY=")
+
+
 def test_kube_missing_object_is_404_and_find_is_none_fake_api(kube: Kube) -> None:
     with pytest.raises(KubeApiError) as error:
         kube.get(CORE, "pods", "nope", "kubeflow")

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
 from harness.config import load_config
-from harness.orphans import (
-    apply_conflicts,
-    bind_profile_resources,
-    profile_objects,
-    rollback_orphans,
-    static_orphans,
-)
+from harness.orphans import apply_conflicts, rollback_orphans, static_orphans
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ml-pipeline-driver-agent", "namespace": "kubeflow"}}
 SA = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "keep", "namespace": "kubeflow"}}
@@ -60,12 +55,15 @@ def test_unset_immutable_field_is_not_a_conflict():
 
 
 def test_profile_objects_are_bound_to_the_user_namespace(config):
-    bound = bind_profile_resources([{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x"},
-                                     "subjects": [{"namespace": "{profile}"}]}], "team-a")
+    template = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x"},
+                "subjects": [{"namespace": "{profile}"}]}
+    team = dataclasses.replace(config.mode("multi-user"), user_namespace="team-a")
+    bound = dataclasses.replace(config, mode_profile_resources={"multi-user": (template,)}).profile_objects(
+        dataclasses.replace(config.variant("sidecar-plugin"), profile_resources=()), team)
     assert bound[0]["metadata"]["namespace"] == "team-a" and bound[0]["subjects"][0]["namespace"] == "team-a"
-    assert profile_objects(config, config.variant("sidecar-plugin"), config.mode("standalone")) == []
-    objs = profile_objects(config, config.variant("sidecar-plugin"), config.mode("multi-user"))
-    assert {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs} >= {
+    assert config.profile_objects(config.variant("sidecar-plugin"), config.mode("standalone")) == []
+    objs = config.profile_objects(config.variant("sidecar-plugin"), config.mode("multi-user"))
+    assert {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs} >= {
         ("ServiceAccount", "kubeflow-user-example-com", "default-editor"),
         ("ServiceAccount", "kubeflow-user-example-com", "ml-pipeline-driver-agent-executor-plugin")}
 
@@ -99,7 +97,7 @@ def test_real_sidecar_to_central_multi_user_includes_profile_namespace_objects(i
     old_v, new_v = config.variant("sidecar-plugin"), config.variant("central-driver")
     found = static_orphans(
         install_render("sidecar-plugin", "multi-user").manifests, install_render("central-driver", "multi-user").manifests,
-        old_profile=profile_objects(config, old_v, mode), new_profile=profile_objects(config, new_v, mode),
+        old_profile=config.profile_objects(old_v, mode), new_profile=config.profile_objects(new_v, mode),
         mode="multi-user", variants=("sidecar-plugin", "central-driver"))
     by_subject = {f.subject: f for f in found if f.id == "migration.orphan"}
     assert by_subject["ClusterRole ml-pipeline-driver-agent-executor-plugin-cluster-role"].evidence["origin"] == "render"
@@ -124,6 +122,6 @@ def test_real_rollback_central_to_sidecar_leaves_the_driver_service(install_rend
 @pytest.mark.parametrize("mode", ["standalone", "multi-user", "tls"])
 def test_real_tree_against_itself_has_no_orphans(install_render, config, mode):
     render = install_render("sidecar-plugin", mode).manifests
-    profile = profile_objects(config, config.variant("sidecar-plugin"), config.mode(mode))
+    profile = config.profile_objects(config.variant("sidecar-plugin"), config.mode(mode))
     assert static_orphans(render, copy.deepcopy(render), old_profile=profile, new_profile=profile, mode=mode,
                           variants=("sidecar-plugin", "sidecar-plugin")) == []

@@ -344,16 +344,18 @@ def test_compare_of_equal_permissions_through_different_roles_reports_nothing_bu
 # ---------------------------------------------------------------- profile namespaces
 
 
-def test_profile_manifests_bind_the_profile_namespace_for_multi_user_only():
+def test_profile_objects_bind_the_profile_namespace_for_multi_user_only():
     config = load_config()
     multi, standalone = config.mode("multi-user"), config.mode("standalone")
-    docs = rbac.profile_manifests(config, config.variant("sidecar-plugin"), multi)
+    docs = config.profile_objects(config.variant("sidecar-plugin"), multi)
     binding_doc = next(d for d in docs if d["metadata"]["name"] == "ml-pipeline-driver-agent-executor-plugin-binding")
     assert binding_doc["metadata"]["namespace"] == multi.user_namespace
     assert binding_doc["subjects"][0]["namespace"] == multi.user_namespace
     assert "{profile}" not in json.dumps(docs)
     assert {d["metadata"]["name"] for d in docs} >= {"default-editor", "ml-pipeline-driver-agent-executor-plugin"}
-    assert rbac.profile_manifests(config, config.variant("sidecar-plugin"), standalone) == []
+    cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")  # the mode's kubeflow-edit: no namespace
+    assert "namespace" not in cluster_role["metadata"]
+    assert config.profile_objects(config.variant("sidecar-plugin"), standalone) == []
     # the catalogue object is untouched
     assert config.variant("sidecar-plugin").profile_resources[1]["subjects"][0]["namespace"] == "{profile}"
 

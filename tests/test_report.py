@@ -15,7 +15,7 @@ import pytest
 from harness.bundle import bundle_dir, write_bundle
 from harness.cli import main
 from harness.policy import DEFAULT_POLICY_DIR
-from tests.factory import VARIANT_DRIVER, Run, bundle_data, load_shape
+from tests.factory import VARIANT_DRIVER, Run, bundle_data, condition_shapes
 
 SCENARIO = "pipeline-with-condition"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6a3ViZWZsb3c6ZGVmYXVsdCJ9.QUJDREVGR0hJSktMTU5PUA"
@@ -24,8 +24,7 @@ CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium"
 
 @pytest.fixture(scope="module")
 def shapes(kfp_trees: Path):
-    return {v: load_shape(kfp_trees / v / "test_data/compiled-workflows/pipeline_with_condition.yaml")
-            for v in VARIANT_DRIVER}
+    return condition_shapes(kfp_trees)
 
 
 def save(root: Path, shapes, variants=tuple(VARIANT_DRIVER), leak: bool = False) -> Path:

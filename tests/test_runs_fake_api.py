@@ -5,50 +5,27 @@ all run for real. Workflow shapes per variant come from harness.testing.fakerun.
 from __future__ import annotations
 
 import json
-import os
 import stat
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from harness.bundle import read_bundle
-from harness.cluster.base import ClusterHandle
 from harness.config import load_config
 from harness.errors import ConfigError, HarnessError
-from harness.kfpapi import ca_secret, connect
-from harness.kube import Kube
-from harness.models import Scenario, Source
-from harness.proc import Runner
+from harness.kfpapi import ca_secret
+from harness.models import Scenario
 from harness.render import Renderer
-from harness.runs import RunContext, run_scenario
+from harness.runs import run_scenario
 from harness.testing.fakeapi import FakeCluster
-from harness.testing.fakekubectl import install_fake_kubectl, recorded_calls
+from harness.testing.fakekubectl import recorded_calls
 from harness.testing.fakerun import simulate
+from tests.fakeapi_session import fake_session, seed
 
 CONFIG = load_config()
 PIPELINE = "test_data/sdk_compiled_pipelines/valid/pipeline_with_loops_and_conditions.yaml"
 ARGUMENTS = {"loop_parameter": ["a", "b"], "msg": "same on every variant"}
-
-
-def seed(fake: FakeCluster) -> None:
-    for namespace, name in (("kubeflow", "pipeline-runner"), ("kubeflow-user-example-com", "default-editor")):
-        fake.add({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
-
-
-@contextmanager
-def live(tmp_path: Path, variant: str, mode: str, fake: FakeCluster, renders=None, timeouts=None):
-    bin_dir = tmp_path / "bin"
-    install_fake_kubectl(bin_dir)
-    runner = Runner(env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
-    kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
-    kube = Kube(str(kubeconfig), "fake", runner=runner)
-    cluster = ClusterHandle("kfpc-test", "existing", str(kubeconfig), "fake")
-    with connect(cluster, CONFIG.mode(mode), kube, runner=runner, renders=renders, timeout=20) as session:
-        yield RunContext(cluster=cluster, variant=CONFIG.variant(variant), mode=CONFIG.mode(mode),
-                         source=Source(variant, "/trees/x", "path:/trees/x", "abc123"), kube=kube, kfp=session,
-                         run_id="r1", timeouts=timeouts or {}, poll_interval=0.01), bin_dir
 
 
 def scenario(kfp_trees: Path) -> Scenario:
@@ -63,7 +40,7 @@ def test_run_scenario_fake_api_fake_kubectl_writes_valid_bundle(tmp_path: Path, 
     kind = CONFIG.variant(variant).driver.kind
     with FakeCluster(on_run=simulate(kind), multi_user=mode == "multi-user") as fake:
         seed(fake)
-        with live(tmp_path, variant, mode, fake) as (ctx, bin_dir):
+        with fake_session(tmp_path, variant, mode, fake) as (ctx, bin_dir):
             path = run_scenario(ctx, scenario(kfp_trees), tmp_path / "out")
         created = [r for r in fake.requests if r.path == "/apis/v2beta1/runs" and r.method == "POST"]
 
@@ -132,7 +109,7 @@ def test_run_scenario_fake_api_fake_kubectl_writes_valid_bundle(tmp_path: Path, 
 def test_run_scenario_fake_api_timeout_writes_partial_bundle(tmp_path: Path, kfp_trees: Path) -> None:
     with FakeCluster(on_run=simulate("executor-plugin"), polls_until_done=10**6) as fake:
         seed(fake)
-        with live(tmp_path, "sidecar-plugin", "standalone", fake, timeouts={"run": 1}) as (ctx, _):
+        with fake_session(tmp_path, "sidecar-plugin", "standalone", fake, timeouts={"run": 1}) as (ctx, _):
             path = run_scenario(ctx, scenario(kfp_trees), tmp_path / "out")
     bundle = read_bundle(path)
     assert bundle.data["status"] == "partial"
@@ -144,7 +121,7 @@ def test_run_scenario_fake_api_timeout_writes_partial_bundle(tmp_path: Path, kfp
 def test_run_scenario_fake_api_missing_pipeline_fails_before_submit(tmp_path: Path) -> None:
     with FakeCluster(on_run=simulate("pod")) as fake:
         seed(fake)
-        with live(tmp_path, "driver-pod", "standalone", fake) as (ctx, _), pytest.raises(ConfigError) as error:
+        with fake_session(tmp_path, "driver-pod", "standalone", fake) as (ctx, _), pytest.raises(ConfigError) as error:
             run_scenario(ctx, Scenario(name="x", origin="catalogue", pipeline_file=str(tmp_path / "no.yaml")),
                          tmp_path / "out")
         assert not [r for r in fake.requests if r.path == "/apis/v2beta1/runs"]
@@ -153,7 +130,7 @@ def test_run_scenario_fake_api_missing_pipeline_fails_before_submit(tmp_path: Pa
 
 
 def test_connect_fake_api_missing_service_account_fails_before_port_forward(tmp_path: Path) -> None:
-    with FakeCluster() as fake, pytest.raises(HarnessError) as error, live(tmp_path, "driver-pod", "standalone", fake):
+    with FakeCluster() as fake, pytest.raises(HarnessError) as error, fake_session(tmp_path, "driver-pod", "standalone", fake):
         pass
     assert "kubeflow/pipeline-runner" in error.value.line()
     assert not [c for c in recorded_calls(tmp_path / "bin") if "port-forward" in c]
@@ -210,7 +187,7 @@ def test_connect_tls_fake_api_uses_ca_from_rendered_certificate_secret(tmp_path:
         fake.add({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                   "metadata": {"name": "argo-workflows-agent-ca-certificates", "namespace": "kubeflow"},
                   "data": {"ca.crt": base64.b64encode(pem).decode()}})
-        with live(tmp_path, "sidecar-plugin", "tls", fake, renders=tls_renders["sidecar-plugin"]) as (ctx, _):
+        with fake_session(tmp_path, "sidecar-plugin", "tls", fake, renders=tls_renders["sidecar-plugin"]) as (ctx, _):
             ca_file = Path(ctx.kfp.ca_file)
             assert ctx.kfp.host.startswith("https://localhost:")
             assert stat.S_IMODE(ca_file.stat().st_mode) == 0o600 and ca_file.read_bytes() == pem
@@ -232,7 +209,7 @@ def test_run_scenario_fake_api_creates_setup_objects_repeats_runs_and_cleans_up(
                         arguments=ARGUMENTS, setup=setup, repeat_runs=2, expected_cache={"root/for-loop-1": True})
     with FakeCluster(on_run=simulate("executor-plugin")) as fake:
         seed(fake)
-        with live(tmp_path, "sidecar-plugin", "standalone", fake) as (ctx, _bin):
+        with fake_session(tmp_path, "sidecar-plugin", "standalone", fake) as (ctx, _bin):
             path = run_scenario(ctx, repeated, tmp_path / "out")
         calls = [(r.method, r.path) for r in fake.requests]
         left = fake.objects_of("v1", "secrets", "kubeflow") + fake.objects_of("v1", "configmaps", "kubeflow")

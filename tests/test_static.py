@@ -105,7 +105,7 @@ def test_tree_compared_with_itself_has_no_unexpected_finding(kfp_trees, remote_b
                  "--cache-dir", str(shared_renderer.cache_dir), "--out", str(tmp_path)])
     doc = json.loads((tmp_path / "static.json").read_text())
     assert code == 0
-    assert [f for f in doc["findings"] if not f["expected"] and f["severity"] != "info"] == []
+    assert [f for f in doc["findings"] if not f["expected"]] == []
     assert doc["summary"]["self_check"] is True
 
 

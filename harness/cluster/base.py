@@ -8,7 +8,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 # Every cluster and object the harness creates carries these, so `clusters prune` can find leftovers.
 CLUSTER_PREFIX = "kfpc-"
@@ -64,35 +64,15 @@ def cluster_labels(run_id: str) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run_id}
 
 
-@runtime_checkable
 class ClusterProvider(Protocol):
-    """A place clusters come from. Methods that touch the world run through `harness.proc.Runner`;
-    the `*_argv` methods are pure so `harness.plan` can print exactly what a run would execute."""
+    """A place clusters come from, as `harness.live` uses it (creation is a planned step, see `harness.plan`).
+    Methods that touch the world run through `harness.proc.Runner`."""
 
     name: str
     owns_clusters: bool  # False for `existing`: we never delete a cluster we did not create
 
-    def create_argv(self, handle: ClusterHandle, config_file: str, timeout: int) -> list[list[str]]: ...
-
-    def delete_argv(self, name: str) -> list[str]: ...
-
     def handle(self, name: str, kubeconfig: str) -> ClusterHandle: ...
-
-    def create(self, handle: ClusterHandle, config_file: Path, timeout: int, cwd: Path) -> None: ...
 
     def delete(self, name: str, timeout: int) -> None: ...
 
-    def exists(self, name: str) -> bool: ...
-
-    def list_owned(self) -> list[str]: ...
-
     def export_logs(self, name: str, dest: Path) -> Path | None: ...
-
-    def kubeconfig(self, handle: ClusterHandle, cwd: Path) -> None: ...
-
-
-@runtime_checkable
-class ImageLoader(Protocol):
-    """Optional: a provider that can put locally built images onto its nodes."""
-
-    def load_argv(self, name: str, image: str) -> list[str]: ...

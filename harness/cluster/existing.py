@@ -7,8 +7,7 @@ from pathlib import Path
 import yaml
 
 from harness.cluster.base import ClusterHandle
-from harness.errors import ClusterError, CommandFailedError, CommandTimeoutError, HarnessError
-from harness.proc import Runner
+from harness.errors import HarnessError
 
 
 def validate_kubeconfig(kubeconfig: str, context: str | None) -> str:
@@ -40,40 +39,15 @@ class ExistingProvider:
     name = "existing"
     owns_clusters = False
 
-    def __init__(self, kubeconfig: str, context: str | None, runner: Runner | None = None) -> None:
+    def __init__(self, kubeconfig: str, context: str | None) -> None:
         self.kubeconfig_path = str(Path(kubeconfig).expanduser())
         self.context = validate_kubeconfig(self.kubeconfig_path, context)
-        self.runner = runner or Runner()
 
     def handle(self, name: str, kubeconfig: str = "") -> ClusterHandle:
         return ClusterHandle(name=name, provider=self.name, kubeconfig=self.kubeconfig_path, context=self.context)
 
-    def create_argv(self, handle: ClusterHandle, config_file: str, timeout: int) -> list[list[str]]:
-        # Nothing to create: prove the context answers instead.
-        return [[*handle.kubectl(), "version", "-o", "json", f"--request-timeout={min(timeout, 60)}s"]]
-
-    def delete_argv(self, name: str) -> list[str]:
-        return []
-
-    def create(self, handle: ClusterHandle, config_file: Path, timeout: int, cwd: Path) -> None:
-        for argv in self.create_argv(handle, str(config_file), timeout):
-            try:
-                self.runner.run(argv, timeout=90, cwd=cwd)
-            except (CommandFailedError, CommandTimeoutError) as exc:
-                raise ClusterError(f"context {handle.context} in {handle.kubeconfig} does not answer: {exc.problem}",
-                                   "check the cluster is up and the kubeconfig is current") from None
-
     def delete(self, name: str, timeout: int = 300) -> None:
         """Never deletes a cluster we did not create."""
 
-    def exists(self, name: str) -> bool:
-        return True
-
-    def list_owned(self) -> list[str]:
-        return []
-
     def export_logs(self, name: str, dest: Path) -> Path | None:
         return None
-
-    def kubeconfig(self, handle: ClusterHandle, cwd: Path) -> None:
-        """The user's file is used in place."""

@@ -9,7 +9,7 @@ parse as a YAML mapping with an `image` key, and rewrites every reference whose 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -34,6 +34,22 @@ def _containers(obj: Any) -> Iterable[dict[str, Any]]:
     elif isinstance(obj, list):
         for item in obj:
             yield from _containers(item)
+
+
+def _image_documents(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(key, parsed document) for each ConfigMap value that is a YAML mapping with a string `image` (the
+    sidecar-plugin's `sidecar.container`)."""
+    if obj.get("kind") != "ConfigMap":
+        return
+    for key, value in (obj.get("data") or {}).items():
+        if not isinstance(value, str) or "image" not in value:
+            continue
+        try:
+            doc = yaml.safe_load(value)
+        except yaml.YAMLError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("image"), str):
+            yield key, doc
 
 
 def override_images(manifests: list[dict[str, Any]], overrides: dict[str, str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -63,18 +79,11 @@ def override_images(manifests: list[dict[str, Any]], overrides: dict[str, str]) 
                 if isinstance(env, dict) and _changes(env.get("value", "")):
                     changes.append(f"{where} env {env['name']}: {env['value']} -> {new(env['value'])}")
                     env["value"] = new(env["value"])
-        if obj.get("kind") == "ConfigMap":
-            for key, value in (obj.get("data") or {}).items():
-                if not isinstance(value, str) or "image" not in value:
-                    continue
-                try:
-                    doc = yaml.safe_load(value)
-                except yaml.YAMLError:
-                    continue
-                if isinstance(doc, dict) and _changes(doc.get("image", "")):
-                    changes.append(f"{where} data[{key}].image: {doc['image']} -> {new(doc['image'])}")
-                    doc["image"] = new(doc["image"])
-                    obj["data"][key] = yaml.safe_dump(doc, sort_keys=False)
+        for key, doc in _image_documents(obj):
+            if _changes(doc["image"]):
+                changes.append(f"{where} data[{key}].image: {doc['image']} -> {new(doc['image'])}")
+                doc["image"] = new(doc["image"])
+                obj["data"][key] = yaml.safe_dump(doc, sort_keys=False)
         out.append(obj)
     return out, changes
 
@@ -90,13 +99,5 @@ def referenced_images(manifests: list[dict[str, Any]]) -> list[str]:
             for env in container.get("env") or []:
                 if isinstance(env, dict) and str(env.get("name", "")).endswith("_IMAGE") and env.get("value"):
                     found.add(env["value"])
-        if obj.get("kind") == "ConfigMap":
-            for value in (obj.get("data") or {}).values():
-                if isinstance(value, str) and "image:" in value:
-                    try:
-                        doc = yaml.safe_load(value)
-                    except yaml.YAMLError:
-                        continue
-                    if isinstance(doc, dict) and isinstance(doc.get("image"), str):
-                        found.add(doc["image"])
+        found.update(doc["image"] for _key, doc in _image_documents(obj))
     return sorted(found)

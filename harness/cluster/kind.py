@@ -5,7 +5,7 @@ overlays of all three trees reference `kind-registry:5000/<app>:latest`; a `:lat
 default to `imagePullPolicy: Always`, so images side-loaded with `kind load` would still be pulled (and fail).
 With a registry container named `kind-registry` on the `kind` network, those references resolve unchanged and
 one mechanism serves every variant. Runtime base images (not `:latest`) are still side-loaded with
-`kind load docker-image`, which is what the `ImageLoader` part of this provider does.
+`kind load docker-image` (`load_argv`).
 """
 
 from __future__ import annotations
@@ -49,18 +49,15 @@ class KindProvider:
     def handle(self, name: str, kubeconfig: str) -> ClusterHandle:
         return ClusterHandle(name=name, provider=self.name, kubeconfig=kubeconfig, context=f"kind-{name}")
 
-    def create_argv(self, handle: ClusterHandle, config_file: str, timeout: int) -> list[list[str]]:
-        return [["kind", "create", "cluster", "--name", handle.name, "--config", config_file,
-                 "--kubeconfig", handle.kubeconfig, "--wait", f"{timeout}s"]]
+    def create_argv(self, handle: ClusterHandle, config_file: str, timeout: int) -> list[str]:
+        return ["kind", "create", "cluster", "--name", handle.name, "--config", config_file,
+                "--kubeconfig", handle.kubeconfig, "--wait", f"{timeout}s"]
 
     def delete_argv(self, name: str) -> list[str]:
         return ["kind", "delete", "cluster", "--name", name]
 
     def export_logs_argv(self, name: str, dest: str) -> list[str]:
         return ["kind", "export", "logs", dest, "--name", name]
-
-    def kubeconfig_argv(self, handle: ClusterHandle) -> list[str]:
-        return ["kind", "export", "kubeconfig", "--name", handle.name, "--kubeconfig", handle.kubeconfig]
 
     def load_argv(self, name: str, image: str) -> list[str]:
         return ["kind", "load", "docker-image", image, "--name", name]
@@ -83,11 +80,6 @@ class KindProvider:
                 f"mkdir -p {directory} && printf '[host.\"http://{host}\"]\\n' > {directory}/hosts.toml"]
 
     # -- effects -------------------------------------------------------------------------------------
-    def create(self, handle: ClusterHandle, config_file: Path, timeout: int, cwd: Path) -> None:
-        for argv in self.create_argv(handle, str(config_file), timeout):
-            self.runner.run(argv, timeout=timeout + 60, cwd=cwd,
-                            fix=f"see `kind export logs --name {handle.name}`; is Docker running with enough memory?")
-
     def delete(self, name: str, timeout: int = 300) -> None:
         self.runner.run(self.delete_argv(name), timeout=timeout)
 
@@ -98,9 +90,6 @@ class KindProvider:
     def list_owned(self) -> list[str]:
         return [name for name in self.list_all() if name.startswith(CLUSTER_PREFIX)]
 
-    def exists(self, name: str) -> bool:
-        return name in self.list_all()
-
     def export_logs(self, name: str, dest: Path) -> Path | None:
         """Best effort (on failure paths): kind's node logs, or None if kind could not export them."""
         dest.mkdir(parents=True, exist_ok=True)
@@ -109,7 +98,4 @@ class KindProvider:
         except (CommandFailedError, CommandTimeoutError):
             return None
         return dest
-
-    def kubeconfig(self, handle: ClusterHandle, cwd: Path) -> None:
-        self.runner.run(self.kubeconfig_argv(handle), timeout=60, cwd=cwd)
 

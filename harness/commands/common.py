@@ -1,4 +1,5 @@
-"""Arguments shared by every command that selects variants and modes, and their resolution.
+"""Arguments shared by every command that selects variants and modes, and their resolution; the
+`clusters` options shared by `run` and `migrate`.
 
 `--variant NAME[=SOURCE]` (repeatable) picks variants and optionally their source (path or git URL@REF);
 `--sources DIR` (env KFPC_SOURCES) gives one tree per variant; `--remote-bases DIR` (env
@@ -11,12 +12,16 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.config import Config, load_config
 from harness.errors import HarnessError, SourceError
 from harness.models import Mode, Source, Variant
 from harness.render import Renderer
 from harness.sources import resolve_source
+
+if TYPE_CHECKING:
+    from harness.live import LiveOptions
 
 
 def default_cache_dir() -> Path:
@@ -26,19 +31,80 @@ def default_cache_dir() -> Path:
 
 
 def add_selection_args(parser: argparse.ArgumentParser, *, out_default: str = "out") -> None:
-    parser.add_argument("--config", help="variants/modes catalogue (default fixtures/variants.yaml, env KFPC_CONFIG)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME[=SOURCE]",
                         help="variant to include, optionally with its source (path or git URL@REF); repeatable; "
                              "default: every variant in the config")
-    parser.add_argument("--sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
-                        help="directory holding one KFP tree per variant name (env KFPC_SOURCES)")
     parser.add_argument("--mode", action="append", default=[], metavar="MODE",
                         help="install mode (standalone, multi-user, tls); repeatable; default: every mode")
+    add_source_args(parser, out_default=out_default)
+
+
+def add_source_args(parser: argparse.ArgumentParser, *, out_default: str = "out") -> None:
+    """Where the config, trees, mirror, cache and output are (for commands that pick variants their own way)."""
+    parser.add_argument("--config", help="variants/modes catalogue (default fixtures/variants.yaml, env KFPC_CONFIG)")
+    parser.add_argument("--sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
+                        help="directory holding one KFP tree per variant name (env KFPC_SOURCES)")
     parser.add_argument("--remote-bases", default=os.environ.get("KFPC_REMOTE_BASES"), metavar="DIR",
                         help="offline mirror of kustomize remote bases (env KFPC_REMOTE_BASES); omit to fetch online")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
                         help="clones and renders cache (env KFPC_CACHE_DIR, default ~/.cache/kfp-conformance)")
     parser.add_argument("--out", default=out_default, metavar="DIR", help=f"output directory (default {out_default})")
+
+
+def add_cluster_args(parser: argparse.ArgumentParser, *, driver_image_help: str) -> argparse._ArgumentGroup:
+    """The `clusters` group shared by `run` and `migrate`; returned so a command can add its own options."""
+    from harness.plan import KEEP_CHOICES
+
+    clusters = parser.add_argument_group("clusters")
+    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
+    clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
+    clusters.add_argument("--context", help="--provider existing: context (default the current one)")
+    clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF",
+                          help="replace image REPOSITORY (as rendered, without tag) by REF for VARIANT; repeatable")
+    clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF", help=driver_image_help)
+    clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
+    clusters.add_argument("--run-id", help="run id used in cluster names and out/<run-id>/ (default: generated)")
+    return clusters
+
+
+def parse_images(values: list[str], variants: list[str]) -> dict[str, dict[str, str]]:
+    images: dict[str, dict[str, str]] = {}
+    for value in values:
+        parts = value.split("=", 2)
+        if len(parts) != 3 or not all(parts):
+            raise HarnessError(f"--image {value!r} is not VARIANT=REPOSITORY=REF",
+                               "e.g. --image central-driver=kind-registry:5000/apiserver=ghcr.io/me/apiserver:dev")
+        _known(parts[0], variants, "--image")
+        images.setdefault(parts[0], {})[parts[1]] = parts[2]
+    return images
+
+
+def parse_driver_images(values: list[str], variants: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        name, _, ref = value.partition("=")
+        if not name or not ref:
+            raise HarnessError(f"--driver-image {value!r} is not VARIANT=REF",
+                               "e.g. --driver-image sidecar-plugin=kind-registry:5000/driver:ci")
+        _known(name, variants, "--driver-image")
+        found[name] = ref
+    return found
+
+
+def _known(name: str, variants: list[str], flag: str) -> None:
+    if name not in variants:
+        raise HarnessError(f"{flag}: variant {name!r} is not selected", f"use one of {', '.join(variants)}")
+
+
+def live_options(args: argparse.Namespace, variants: list[str], **extra: Any) -> LiveOptions:
+    """`LiveOptions` from the `clusters` group (a plan gets the fixed run id "plan", so it is golden-testable)."""
+    from harness.cluster.base import new_run_id, run_id_from_env
+    from harness.live import LiveOptions
+
+    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
+    return LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, kubeconfig=args.kubeconfig,
+                       context=args.context, images=parse_images(args.image, variants),
+                       driver_images=parse_driver_images(args.driver_image, variants), **extra)
 
 
 @dataclass

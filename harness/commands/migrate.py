@@ -8,12 +8,11 @@ Exit 0: every check passed; 1: a blocking finding or the migration did not finis
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from harness.commands.common import add_cluster_args, add_source_args, live_options, resolve_selection
 from harness.errors import HarnessError
-from harness.plan import KEEP_CHOICES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,30 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="how long the in-flight run sleeps (default 600)")
     parser.add_argument("--plan", action="store_true", help="print the migration plan; run nothing")
     parser.add_argument("--plan-format", choices=("text", "json"), default="text")
-    parser.add_argument("--config", help="variants/modes catalogue (env KFPC_CONFIG)")
-    parser.add_argument("--sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
-                        help="directory with one KFP tree per variant (env KFPC_SOURCES)")
-    parser.add_argument("--remote-bases", default=os.environ.get("KFPC_REMOTE_BASES"), metavar="DIR",
-                        help="offline mirror of kustomize remote bases (env KFPC_REMOTE_BASES)")
-    parser.add_argument("--cache-dir", default=None, metavar="DIR", help="clones and renders cache")
-    parser.add_argument("--out", default="out", metavar="DIR", help="output directory (default out)")
-    clusters = parser.add_argument_group("clusters")
-    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
-    clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
-    clusters.add_argument("--context", help="--provider existing: context (default the current one)")
-    clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF")
-    clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF",
-                          help="the driver image built from VARIANT's branch (needed for both variants)")
-    clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
-    clusters.add_argument("--run-id", help="run id used in the cluster name and out/<run-id>/")
+    add_source_args(parser)
+    add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch (needed for both "
+                                               "variants)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cluster.base import new_run_id, run_id_from_env
-    from harness.commands.common import resolve_selection
-    from harness.commands.run import check_docker, live_runner, parse_driver_images, parse_images
-    from harness.live import LiveOptions, existing_handle, pair_inputs
+    from harness.commands.run import check_docker, live_runner
+    from harness.live import existing_handle, pair_inputs
     from harness.migration import DEFAULT_SCENARIOS, IN_FLIGHT_SECONDS, build_migration_plan
     from harness.models import Scenario
 
@@ -67,14 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     catalogue = load_config(args.config)
     check_movable(catalogue.variant(args.old), catalogue.variant(args.new))  # before any source is resolved
-    selection = resolve_selection(argparse.Namespace(
-        config=args.config, variant=[args.old, args.new], sources=args.sources, mode=[args.mode],
-        remote_bases=args.remote_bases, cache_dir=args.cache_dir, out=args.out))
-    names = [args.old, args.new]
-    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
-    options = LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, kubeconfig=args.kubeconfig,
-                          context=args.context, images=parse_images(args.image, names),
-                          driver_images=parse_driver_images(args.driver_image, names))
+    selection = resolve_selection(argparse.Namespace(**{**vars(args), "variant": [args.old, args.new],
+                                                        "mode": [args.mode]}))
+    options = live_options(args, [args.old, args.new])
     _provider, existing = existing_handle(options)
     pairs = {p.variant.name: p for p in pair_inputs(selection)}
     kept = [Scenario(name, "catalogue", f"pipelines/{name}.yaml") for name in (args.scenario or DEFAULT_SCENARIOS)]
@@ -91,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         check_docker(runner)
         runner.which("kind")
     runner.which("kubectl")
-    selection.out_dir = Path(args.out) / run_id
+    selection.out_dir = Path(args.out) / options.run_id
     scenarios = compiled_scenarios(plan, selection.out_dir.resolve())
     migration = MigrationRun(selection, plan, options, scenarios, runner=runner,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))

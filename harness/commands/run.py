@@ -14,11 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.base import new_run_id, run_id_from_env
-from harness.commands.common import Selection, add_selection_args, resolve_selection
+from harness.commands.common import (
+    Selection,
+    add_cluster_args,
+    add_selection_args,
+    live_options,
+    resolve_selection,
+)
 from harness.errors import CommandFailedError, CommandTimeoutError, HarnessError, MissingBinaryError
 from harness.models import Scenario
-from harness.plan import KEEP_CHOICES, check_driver_images
+from harness.plan import check_driver_images
 from harness.proc import Runner
 
 
@@ -41,14 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="skip the static tier (e.g. it ran in an earlier CI step)")
     tier.add_argument("--plan", action="store_true", help="print every cluster, command and manifest; run nothing")
     tier.add_argument("--plan-format", choices=("text", "json"), default="text")
-    clusters = parser.add_argument_group("clusters")
-    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
-    clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
-    clusters.add_argument("--context", help="--provider existing: context (default the current one)")
-    clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF",
-                          help="replace image REPOSITORY (as rendered, without tag) by REF for VARIANT; repeatable")
-    clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF",
-                          help="the driver image built from VARIANT's branch (required where the tree has a placeholder)")
+    clusters = add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch "
+                                                         "(required where the tree has a placeholder)")
     clusters.add_argument("--fetch-tools", action="store_true",
                           help="if kind is not on PATH, download the pinned release (live.kind_version) and "
                                "verify its SHA-256 before use (online; off by default)")
@@ -56,42 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="tag of your local builds under the registry prefix, e.g. '{variant}' after "
                                "`kfp-conformance images build --tag <variant>` for each variant (clusters share "
                                "one registry, so variants must not all push :latest)")
-    clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
     clusters.add_argument("--reuse-clusters", action="store_true",
                           help="reuse a ready cluster kept by an earlier run for the same variant and mode")
     clusters.add_argument("--max-clusters", type=int, default=2, metavar="N",
                           help="clusters alive at once on this host (default 2; kind is unstable beyond 3)")
-    clusters.add_argument("--run-id", help="run id used in cluster names and out/<run-id>/ (default: generated)")
     parser.set_defaults(func=run)
-
-
-def parse_images(values: list[str], variants: list[str]) -> dict[str, dict[str, str]]:
-    images: dict[str, dict[str, str]] = {}
-    for value in values:
-        parts = value.split("=", 2)
-        if len(parts) != 3 or not all(parts):
-            raise HarnessError(f"--image {value!r} is not VARIANT=REPOSITORY=REF",
-                               "e.g. --image central-driver=kind-registry:5000/apiserver=ghcr.io/me/apiserver:dev")
-        _known(parts[0], variants, "--image")
-        images.setdefault(parts[0], {})[parts[1]] = parts[2]
-    return images
-
-
-def parse_driver_images(values: list[str], variants: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for value in values:
-        name, _, ref = value.partition("=")
-        if not name or not ref:
-            raise HarnessError(f"--driver-image {value!r} is not VARIANT=REF",
-                               "e.g. --driver-image sidecar-plugin=kind-registry:5000/driver:ci")
-        _known(name, variants, "--driver-image")
-        found[name] = ref
-    return found
-
-
-def _known(name: str, variants: list[str], flag: str) -> None:
-    if name not in variants:
-        raise HarnessError(f"{flag}: variant {name!r} is not selected", f"use one of {', '.join(variants)}")
 
 
 def check_docker(runner: Runner) -> None:
@@ -177,19 +145,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.live import LiveOptions, LiveSession, existing_handle, make_plan
+    from harness.live import LiveSession, existing_handle, make_plan
 
     if args.static_only and (args.plan or args.live_only):
         raise HarnessError("--static-only cannot be combined with --plan or --live-only", "pick one")
     if args.max_clusters < 1:
         raise HarnessError(f"--max-clusters {args.max_clusters} must be at least 1", "pass --max-clusters 1..3")
     selection = resolve_selection(args)
-    names = [v.name for v in selection.variants]
-    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
-    options = LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, reuse=args.reuse_clusters,
-                          max_clusters=args.max_clusters, kubeconfig=args.kubeconfig, context=args.context,
-                          images=parse_images(args.image, names), driver_images=parse_driver_images(args.driver_image, names),
-                          local_tag=args.local_tag)
+    options = live_options(args, [v.name for v in selection.variants], reuse=args.reuse_clusters,
+                           max_clusters=args.max_clusters, local_tag=args.local_tag)
     runner = live_runner()
     if not args.static_only:
         check_driver_images(selection.variants, options.plan_options(None))
@@ -209,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
                 runner.env = {**runner.env, "PATH": f"{kind.parent}{os.pathsep}{runner.environ()['PATH']}"}
             runner.which("kind")
         runner.which("kubectl")
-    selection.out_dir = selection.out_dir / run_id
+    selection.out_dir = selection.out_dir / options.run_id
     exit_code = 0
     if not args.live_only:
         from harness.static import run_static

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
+from harness.bundle import dump_json
 from harness.report.model import Report
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    return dump_json(report.data)

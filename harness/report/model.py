@@ -7,7 +7,6 @@ inputs. Text that came from evidence passes through the credential redaction aga
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.compare import RBAC_ROW, Cell, Comparison
-from harness.logs import redact_all
 from harness.models import Finding
 from harness.policy import Policy
+from harness.redact import redact
 from harness.verdict import Check, Status, Verdict, combine, judge, overall
 
 REPORT_VERSION = "1.0"
@@ -38,7 +37,7 @@ class Report:
 def _clean(value: Any) -> Any:
     """Redact every string (a last line of defence: evidence is redacted at the boundaries already)."""
     if isinstance(value, str):
-        return redact_all(value)
+        return redact(value)
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -91,10 +90,6 @@ def static_cells(static: Mapping[str, Any] | None, modes: Sequence[str], variant
                     mine.append(f)
             cells.append(Cell(STATIC_ROW, mode, variant, (judge("static", mine),)))
     return cells
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], baseline: str, policy: Policy,
@@ -185,8 +180,7 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
                     for v, d in sorted(sources.items())}
 
     checks_out = []
-    for cell in sorted(cells, key=lambda c: (rows.index(c.scenario) if c.scenario in rows else 0,
-                                             c.scenario, c.mode, c.variant)):
+    for cell in sorted(cells, key=lambda c: (rows.index(c.scenario), c.mode, c.variant)):  # all are in rows
         checks_out.append({"scenario": cell.scenario, "mode": cell.mode, "variant": cell.variant,
                            "status": cell.status.value,
                            "checks": [_check(c, cell) for c in cell.checks]})

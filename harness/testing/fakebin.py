@@ -156,7 +156,6 @@ def pods_json():
 
 
 def kubectl():
-    cmd = [a for a in argv if not a.startswith("-")]
     # strip option values of global flags
     skip = set()
     for i, a in enumerate(argv):

@@ -1,0 +1,43 @@
+"""A live RunContext against the fake Kubernetes/KFP API (harness.testing.fakeapi) and a fake `kubectl` on
+PATH (port-forward and exec): shared by the run, collection and canary-token tests. Only the process and
+HTTP boundaries are faked; connect, the kfp SDK, the kubernetes client and collection run for real."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.cluster.base import ClusterHandle
+from harness.config import load_config
+from harness.kfpapi import connect
+from harness.kube import Kube
+from harness.models import Source
+from harness.proc import Runner
+from harness.runs import RunContext
+from harness.testing.fakeapi import FakeCluster
+from harness.testing.fakekubectl import install_fake_kubectl
+
+CONFIG = load_config()
+
+
+def seed(fake: FakeCluster) -> None:
+    """The ServiceAccounts the standalone and multi-user tokens are requested for."""
+    for namespace, name in (("kubeflow", "pipeline-runner"), ("kubeflow-user-example-com", "default-editor")):
+        fake.add({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
+
+
+@contextmanager
+def fake_session(tmp_path: Path, variant: str, mode: str, fake: FakeCluster, *, renders=None, timeouts=None,
+                 run_id: str = "r1") -> Iterator[tuple[RunContext, Path]]:
+    bin_dir = tmp_path / "bin"
+    install_fake_kubectl(bin_dir)
+    runner = Runner(env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
+    kube = Kube(str(kubeconfig), "fake", runner=runner)
+    cluster = ClusterHandle("kfpc-test", "existing", str(kubeconfig), "fake")
+    with connect(cluster, CONFIG.mode(mode), kube, runner=runner, renders=renders, timeout=20) as session:
+        yield RunContext(cluster=cluster, variant=CONFIG.variant(variant), mode=CONFIG.mode(mode),
+                         source=Source(variant, "/trees/x", "path:/trees/x", "abc123"), kube=kube, kfp=session,
+                         run_id=run_id, timeouts=timeouts or {}, poll_interval=0.01), bin_dir
