@@ -1,9 +1,11 @@
 """Render KFP kustomize overlays with a pinned kubectl/kustomize, offline when a mirror is given.
 
 The user's tree is never modified: the parts kustomize needs (`manifests/`, `.github/resources/`) are
-copied into a staging directory, remote bases (`https://github.com/ORG/REPO/PATH?ref=TAG`) are rewritten
-to paths inside the mirror (laid out as `<mirror>/github.com/ORG/REPO/TAG/PATH`), and the output is cached
-by a content hash of everything that can change it (tree files, mirror files, overlay, kustomize version).
+copied once per content into a staging directory in the cache, remote bases
+(`https://github.com/ORG/REPO/PATH?ref=TAG`) are rewritten to paths inside the mirror (laid out as
+`<mirror>/github.com/ORG/REPO/TAG/PATH`), and the output is cached by a content hash of what the render reads:
+the tree's files, the mirror files its remote bases reach, the overlay and the kustomize version. Adding an
+unrelated file to the mirror invalidates nothing.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Renderer:
         self.kubectl = kubectl or pinned_kubectl() or self.runner.which("kubectl")
         self._lock = threading.Lock()
         self._tree_digests: dict[str, str] = {}
+        self._stage_locks: dict[str, threading.Lock] = {}
         self._version: dict[str, str] | None = None
 
     # -- versions and digests -------------------------------------------------------------------
@@ -127,12 +130,12 @@ class Renderer:
         for root in roots:
             if not root.exists():
                 continue
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    file = Path(dirpath) / name
-                    h.update(str(file.relative_to(root)).encode())
-                    h.update(file.read_bytes())
+            files = [root] if root.is_file() else sorted(
+                Path(d) / n for d, _dirs, names in os.walk(root) for n in names)
+            for file in files:
+                h.update(str(file.relative_to(self.mirror) if self.mirror and file.is_relative_to(self.mirror)
+                             else file.relative_to(root.parent)).encode())
+                h.update(file.read_bytes())
         return h.hexdigest()
 
     def tree_digest(self, tree: Path) -> str:
@@ -142,13 +145,45 @@ class Renderer:
                 self._tree_digests[key] = self._digest_dirs([tree / part for part in TREE_PARTS])
             return self._tree_digests[key]
 
-    def mirror_digest(self) -> str:
+    def _stage(self, tree: Path) -> _Staged:
+        """The tree's kustomize parts copied once (per content) with remote bases pointed at the mirror.
+
+        Staged copies live in the cache, keyed by the tree's digest and the mirror's location, so each tree
+        is copied once per cache rather than once per render; a finished stage carries `staged.json` (the
+        mirror paths its kustomizations reference), written last.
+        """
+        tree_digest = self.tree_digest(tree)
+        where = hashlib.sha256(str(self.mirror or "online").encode()).hexdigest()[:8]
+        with self._lock:
+            lock = self._stage_locks.setdefault(f"{tree_digest}-{where}", threading.Lock())
+        with lock:
+            final = self.cache_dir / "stage" / f"{tree_digest[:24]}-{where}"
+            marker = final / "staged.json"
+            if not marker.is_file():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                # built beside its final place, so the relative paths to the mirror stay right after the rename
+                tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+                for part in TREE_PARTS:
+                    if (tree / part).is_dir():
+                        shutil.copytree(tree / part, tmp / part, symlinks=True)
+                referenced = sorted(str(p) for p in self._rewrite_remote_bases(tmp, tree))
+                (tmp / "staged.json").write_text(json.dumps({"mirror_paths": referenced}))
+                try:
+                    tmp.rename(final)
+                except OSError:  # another process staged the same content first: use theirs
+                    shutil.rmtree(tmp, ignore_errors=True)
+            paths = tuple(Path(p) for p in json.loads(marker.read_text())["mirror_paths"])
+            return _Staged(final, paths)
+
+    def references_digest(self, staged: _Staged) -> str:
+        """Digest of the mirror files this tree's renders read: the referenced remote bases and whatever
+        their kustomizations reach by relative path. A file added elsewhere in the mirror changes nothing."""
         if not self.mirror:
             return "online"
-        key = f"mirror:{self.mirror}"
+        key = "refs:" + "\0".join(map(str, staged.mirror_paths))
         with self._lock:
             if key not in self._tree_digests:
-                self._tree_digests[key] = self._digest_dirs([self.mirror])
+                self._tree_digests[key] = self._digest_dirs(sorted(_closure(staged.mirror_paths)))
             return self._tree_digests[key]
 
     # -- rendering ----------------------------------------------------------------------------------
@@ -163,31 +198,28 @@ class Renderer:
                               "overlays must live under manifests/ or .github/resources/")
         started = time.monotonic()
         version = self.versions()["kustomize"]
+        staged = self._stage(tree)
         digest = hashlib.sha256("\0".join(
-            [self.tree_digest(tree), self.mirror_digest(), overlay, version, self.versions()["kubectl"]]
+            [self.tree_digest(tree), self.references_digest(staged), overlay, version, self.versions()["kubectl"]]
         ).encode()).hexdigest()[:24]
         out = self.cache_dir / "render" / digest / "rendered.yaml"
         if out.is_file():
             return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent, prefix="stage-") as stage_name:
-            stage = Path(stage_name)
-            for part in TREE_PARTS:
-                if (tree / part).is_dir():
-                    shutil.copytree(tree / part, stage / part, symlinks=True)
-            self._rewrite_remote_bases(stage)
-            try:
-                result = self.runner.run(
-                    [self.kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(stage / overlay)],
-                    timeout=300,
-                )
-            except CommandFailedError as exc:
-                message = exc.stderr_tail.replace(str(stage), str(tree)).strip().splitlines()
-                raise RenderError(f"kustomize failed on {overlay_dir}: {message[-1] if message else 'no output'}",
-                                  "fix the overlay or the file it names") from None
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(result.stdout)
-            tmp.replace(out)  # atomic: a concurrent reader sees a whole render or none
+        try:
+            result = self.runner.run(
+                [self.kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(staged.path / overlay)],
+                timeout=300,
+            )
+        except CommandFailedError as exc:
+            message = exc.stderr_tail.replace(str(staged.path), str(tree)).strip().splitlines()
+            raise RenderError(f"kustomize failed on {overlay_dir}: {message[-1] if message else 'no output'}",
+                              "fix the overlay or the file it names") from None
+        # a unique temporary name per writer, then an atomic rename: concurrent renders never share a file
+        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix="rendered.", suffix=".tmp")
+        with os.fdopen(fd, "w") as tmp:
+            tmp.write(result.stdout)
+        Path(tmp_name).replace(out)
         return Render(str(tree), overlay, digest, out, version, False, time.monotonic() - started)
 
     def render_install(self, tree: Path, mode: Mode, which: str = "ci") -> InstallRender:
@@ -196,7 +228,9 @@ class Renderer:
         overlay = mode.ci_overlay if which == "ci" else mode.product_overlay
         return InstallRender(mode.name, which, self.render(tree, mode.cluster_scoped), self.render(tree, overlay))
 
-    def _rewrite_remote_bases(self, stage: Path) -> None:
+    def _rewrite_remote_bases(self, stage: Path, tree: Path) -> set[Path]:
+        """Point remote bases at the mirror; returns the mirror directories referenced."""
+        referenced: set[Path] = set()
         for dirpath, _dirs, files in os.walk(stage):
             for name in files:
                 if name not in KUSTOMIZATION_FILES:
@@ -205,15 +239,63 @@ class Renderer:
                 text = file.read_text()
                 if "https://github.com/" not in text:
                     continue
-                file.write_text(_REMOTE.sub(lambda m, d=Path(dirpath), f=file: self._local_base(m, d, f), text))
+                file.write_text(_REMOTE.sub(
+                    lambda m, d=Path(dirpath), f=file: self._local_base(m, d, tree / f.relative_to(stage),
+                                                                        referenced), text))
+        return referenced
 
-    def _local_base(self, match: re.Match[str], kustomization_dir: Path, file: Path) -> str:
+    def _local_base(self, match: re.Match[str], kustomization_dir: Path, file: Path, referenced: set[Path]) -> str:
         if self.mirror is None:
             return match.group(0)  # online: kustomize fetches it (needs git and network)
         target = (self.mirror / "github.com" / match["org"] / match["repo"] / match["ref"] / match["path"])
         if not target.is_dir():
             raise RenderError(
-                f"remote base {match.group(0)} (in {file.name}) is not in the mirror {self.mirror}",
+                f"remote base {match.group(0)} (in {file}) is not in the mirror {self.mirror}",
                 f"add {target.relative_to(self.mirror)} to the mirror, or render online without --remote-bases",
             )
+        referenced.add(target)
         return os.path.relpath(target, kustomization_dir)
+
+
+@dataclass(frozen=True)
+class _Staged:
+    path: Path
+    mirror_paths: tuple[Path, ...]
+
+
+def _closure(roots: tuple[Path, ...]) -> set[Path]:
+    """The directories and files a kustomization under `roots` can read: each root, plus every path its
+    kustomization files name (resources, components, patches, generators...) that lies outside it,
+    followed transitively. Over-approximates (any string naming an existing path counts), never misses."""
+    found: set[Path] = set()
+    pending = [Path(r).resolve() for r in roots]
+    while pending:
+        path = pending.pop()
+        if path in found or any(path.is_relative_to(f) for f in found if f.is_dir()):
+            continue
+        found.add(path)
+        if not path.is_dir():
+            continue
+        for dirpath, _dirs, names in os.walk(path):
+            for name in names:
+                if name not in KUSTOMIZATION_FILES:
+                    continue
+                try:
+                    docs = list(yaml.load_all((Path(dirpath) / name).read_text(), Loader=_Loader))
+                except yaml.YAMLError:
+                    continue
+                for value in _strings(docs):
+                    candidate = (Path(dirpath) / value).resolve()
+                    if "://" not in value and not candidate.is_relative_to(path) and candidate.exists():
+                        pending.append(candidate)
+    return {f for f in found if not any(f != g and g.is_dir() and f.is_relative_to(g) for g in found)}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

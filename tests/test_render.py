@@ -105,3 +105,34 @@ def test_remote_base_absent_from_mirror_is_refused_offline(kfp_trees: Path, tmp_
 def test_missing_mirror_directory_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="does not exist"):
         Renderer(mirror=tmp_path / "nope", cache_dir=tmp_path)
+
+
+def test_render_key_depends_only_on_the_mirror_files_it_reads(kfp_trees: Path, remote_bases: Path,
+                                                              tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    shutil.copytree(remote_bases, mirror)
+    overlay = ".github/resources/manifests/standalone/default"
+    first = Renderer(mirror=mirror, cache_dir=tmp_path / "cache").render(kfp_trees / "sidecar-plugin", overlay)
+    # unrelated additions: another repository, another ref of Argo, a directory beside the referenced ones
+    (mirror / "github.com" / "example" / "other" / "v1").mkdir(parents=True)
+    (mirror / "github.com" / "example" / "other" / "v1" / "x.yaml").write_text("kind: ConfigMap\n")
+    shutil.copytree(mirror / "github.com/argoproj/argo-workflows/v3.7.3",
+                    mirror / "github.com/argoproj/argo-workflows/v9.9.9")
+    (mirror / "github.com/argoproj/argo-workflows/v3.7.3/manifests/unrelated.yaml").write_text("kind: Secret\n")
+    again = Renderer(mirror=mirror, cache_dir=tmp_path / "cache").render(kfp_trees / "sidecar-plugin", overlay)
+    assert (first.cached, again.cached, again.digest) == (False, True, first.digest)
+    # a file the render reads (inside a referenced remote base) changes the key
+    crds = mirror / "github.com/argoproj/argo-workflows/v3.7.3/manifests/base/crds/minimal"
+    target = next(p for p in sorted(crds.iterdir()) if p.suffix == ".yaml" and p.name != "kustomization.yaml")
+    target.write_text(target.read_text() + "\n# edited\n")
+    changed = Renderer(mirror=mirror, cache_dir=tmp_path / "cache").render(kfp_trees / "sidecar-plugin", overlay)
+    assert changed.digest != first.digest and not changed.cached
+
+
+def test_each_tree_is_staged_once_for_all_its_renders(renderer: Renderer, kfp_trees: Path) -> None:
+    tree = kfp_trees / "driver-pod"
+    renderer.render(tree, "manifests/kustomize/cluster-scoped-resources")
+    renderer.render(tree, ".github/resources/manifests/standalone/default")
+    stages = [p for p in (renderer.cache_dir / "stage").iterdir() if not p.name.startswith(".")]
+    assert len(stages) == 1 and (stages[0] / "staged.json").is_file()
+    assert not list((renderer.cache_dir / "render").glob("*/*.tmp")), "no temporary file left behind"
