@@ -177,6 +177,11 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     expected: bool = False
 
+    @property
+    def not_verified(self) -> bool:
+        """The check could not run (probes, migration steps): never a pass, whatever its severity."""
+        return self.evidence.get("status") == "skipped"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["severity"] = self.severity.value

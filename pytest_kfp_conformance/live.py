@@ -23,6 +23,7 @@ from harness.plan import KEEP_CHOICES
 
 LIVE_KEY = pytest.StashKey[Any]()
 RUN_ID_KEY = pytest.StashKey[str]()
+FAILED_PAIRS_KEY = pytest.StashKey[set[str]]()  # "<variant>.<mode>" of clusters a failed test used
 NO_PROVIDER = "no Docker engine / no cluster provider"
 
 
@@ -89,6 +90,18 @@ def live_session(config: pytest.Config) -> Any:
     return config.stash[LIVE_KEY]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember which cluster a failed test used, so its teardown knows the outcome (as e2e-framework's
+    teardown sees `t.Failed()`): `--kfpc-keep-clusters on-failure` keeps it and its logs are exported."""
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    key = callspec.params.get("kfpc_cluster") if callspec else None
+    if report.failed and key:
+        item.config.stash.setdefault(FAILED_PAIRS_KEY, set()).add(key)
+    return report
+
+
 @pytest.fixture(scope="session")
 def kfpc_live(request: pytest.FixtureRequest) -> Any:
     reason = provider_unavailable(request.config)
@@ -106,8 +119,14 @@ def kfpc_cluster(request: pytest.FixtureRequest, kfpc_live: Any) -> Iterator[Clu
     key = request.param
     if key not in kfpc_live.pairs:
         pytest.skip(f"{key} is not in the selected variants x modes")
+    from harness.live import PairResult
+
+    result = PairResult(key, kfpc_live.pairs[key].cluster.name)
     try:
-        with kfpc_live.cluster(key) as handle:
+        with kfpc_live.cluster(key, result) as handle:
             yield handle
+            # session fixtures are torn down after the last test that used them reported its outcome
+            if key in request.config.stash.get(FAILED_PAIRS_KEY, set()):
+                result.status, result.error = "failed", "a test on this cluster failed"
     except HarnessError as exc:
         pytest.fail(exc.line(), pytrace=False)
