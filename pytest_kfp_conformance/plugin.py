@@ -40,6 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     for marker in ("static: static tier (no cluster)", "live: needs a cluster (kind or existing)",
+                   "kfpc_live(what): expand over the selection: scenarios, security or migration",
                    "variant(name): the variant under test", "mode(name): the install mode under test"):
         config.addinivalue_line("markers", marker)
     if config.getoption("--kfpc-baseline-pairs") and config.getoption("--kfpc-self-check"):
@@ -97,6 +98,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         _generate_compare_cells(metafunc)
     if "static_case" in metafunc.fixturenames:
         _generate_static_cases(metafunc)
+    if metafunc.definition.get_closest_marker("kfpc_live"):
+        from pytest_kfp_conformance.generate import generate_live
+
+        generate_live(metafunc, kfpc_selection_for(metafunc.config))
 
 
 COMPARISONS_KEY = pytest.StashKey[Any]()

@@ -1,4 +1,5 @@
-"""Live migration: install sidecar-plugin, keep runs, upgrade in place to central-driver, roll back (marker `live`).
+"""Live migration: install the baseline, keep runs, upgrade in place to each movable variant, roll back (marker
+`live`). Moves come from the selection and the variants' driver kinds, not from names.
 
 The migration changes its cluster, so it gets a cluster of its own (never a shared `kfpc_cluster`). Without a
 Docker engine or an existing cluster the test SKIPS with the reason, reported as skipped, never as passed.
@@ -14,17 +15,16 @@ import pytest
 from harness.errors import HarnessError
 from pytest_kfp_conformance.outcomes import skip_if_not_verified
 
+pytestmark = [pytest.mark.live, pytest.mark.kfpc_live("migration")]
 
-@pytest.mark.live
-@pytest.mark.parametrize("mode", ["standalone", "multi-user"])
-def test_live_migration_sidecar_to_central_and_back(pytestconfig, mode):
+
+def test_live_migration_and_rollback(pytestconfig, migration_move):
     from pytest_kfp_conformance.live import RUN_ID_KEY, provider_unavailable
 
     reason = provider_unavailable(pytestconfig)
     if reason:
         pytest.skip(reason)
-    if pytestconfig.getoption("--kfpc-mode") and mode not in pytestconfig.getoption("--kfpc-mode"):
-        pytest.skip(f"mode {mode} is not selected")
+    old, new, mode = migration_move
     from harness.commands.common import parse_driver_images, resolve_selection
     from harness.live import LiveOptions, existing_handle, pair_inputs
     from harness.migration import DEFAULT_SCENARIOS, build_migration_plan
@@ -32,7 +32,7 @@ def test_live_migration_sidecar_to_central_and_back(pytestconfig, mode):
     from harness.models import Scenario
     from pytest_kfp_conformance.plugin import selection_namespace
 
-    variants = ["sidecar-plugin", "central-driver"]
+    variants = [old, new]
     args = vars(selection_namespace(pytestconfig)) | {"variant": variants, "mode": [mode]}
     run_id = pytestconfig.stash[RUN_ID_KEY] + "m"
     try:
@@ -45,7 +45,7 @@ def test_live_migration_sidecar_to_central_and_back(pytestconfig, mode):
         _provider, existing = existing_handle(options)
         pairs = {p.variant.name: p for p in pair_inputs(selection)}
         kept = [Scenario(n, "catalogue", f"pipelines/{n}.yaml") for n in DEFAULT_SCENARIOS]
-        plan = build_migration_plan(config=selection.config, old=pairs["sidecar-plugin"], new=pairs["central-driver"],
+        plan = build_migration_plan(config=selection.config, old=pairs[old], new=pairs[new],
                                     scenarios=kept, options=options.plan_options(existing), rollback=True)
         selection.out_dir = selection.out_dir / run_id / f"migration-{mode}"
         migration = MigrationRun(selection, plan, options, compiled_scenarios(plan, selection.out_dir.resolve()))

@@ -1,6 +1,6 @@
 """Live security probes (multi-user) and TLS checks (tls) per variant (marker `live`).
 
-Each probe becomes a finding in `<out>/security/<variant>.<mode>/security.json`; the test fails on a blocking
+Pairs come from the selection (multi-user and TLS modes only). Each probe becomes a finding in `<out>/security/<variant>.<mode>/security.json`; the test fails on a blocking
 one (a tenant gained something). Without a cluster provider the tests SKIP with the reason. The plans are
 tested without a cluster in tests/test_security_plan.py (golden files, fake API).
 """
@@ -13,25 +13,22 @@ from pathlib import Path
 import pytest
 
 from harness import catalogue
-from harness.config import load_config
 from harness.errors import HarnessError
 from harness.live import PairResult
 from pytest_kfp_conformance.outcomes import skip_if_not_verified
 
-_CONFIG = load_config()
-PAIRS = [f"{v}.{m}" for v in _CONFIG.variants for m in ("multi-user", "tls")]
+pytestmark = [pytest.mark.live, pytest.mark.kfpc_live("security")]
 
 
-@pytest.mark.live
-@pytest.mark.parametrize("kfpc_cluster", PAIRS, indirect=True)
 def test_live_security(request, kfpc_cluster, kfpc_live):
     from harness.kube import Kube
     from harness.security import SecurityRun, run_security
 
     key = request.node.callspec.params["kfpc_cluster"]
-    variant, mode = (_CONFIG.variant(key.split(".")[0]), _CONFIG.mode(key.split(".")[1]))
+    config = kfpc_live.selection.config
+    variant, mode = config.variant(key.split(".")[0]), config.mode(key.split(".")[1])
     pair = kfpc_live.pairs[key]
-    specs = {s.name: s for s in catalogue.discover(modes=list(_CONFIG.modes))}
+    specs = {s.name: s for s in catalogue.discover(modes=list(config.modes))}
     compiled = {name: catalogue.to_scenario(specs[name], catalogue.compile_scenario(specs[name],
                                                                                   kfpc_live.out_dir / "pipelines"))
                 for name in ("single-component", "long-running")}
