@@ -176,6 +176,7 @@ class Finding:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     expected: bool = False
+    accepted: str = ""  # why a known-findings file accepts it (harness.decisions); never blocks then
 
     @property
     def not_verified(self) -> bool:
@@ -194,11 +195,13 @@ class Finding:
             id=data["id"], severity=Severity(data["severity"]), category=data["category"], mode=data["mode"],
             variants=tuple(data["variants"]), subject=data["subject"], message=data["message"],
             evidence=data.get("evidence", {}), expected=data.get("expected", False),
+            accepted=data.get("accepted", ""),
         )
 
     @property
     def blocking(self) -> bool:
-        return self.severity is Severity.ERROR and not self.expected
+        """The one definition of blocking, used by every writer: an error neither declared nor accepted."""
+        return self.severity is Severity.ERROR and not self.expected and not self.accepted
 
 
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")

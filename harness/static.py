@@ -7,6 +7,7 @@ function over the renders; the pytest layer (`scenarios/test_static.py`) calls t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Any
 
 from harness import __version__
 from harness.commands.common import Selection
+from harness.decisions import KnownFinding, apply_known, group
 from harness.models import Finding, Mode, Variant
 from harness.render import InstallRender
 
@@ -114,7 +116,10 @@ def iter_checks() -> Iterator[tuple[str, Check]]:
 
 
 def run_static(selection: Selection, *, baseline_only: bool = False, self_check: bool = False,
-               overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = ()) -> StaticResult:
+               overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = (),
+               known: list[KnownFinding] | None = None, today: dt.date | None = None) -> StaticResult:
+    """Run the checks and write static.json/static.md. `known` (a known-findings file) accepts findings;
+    `today` decides which acceptances expired (the caller's clock)."""
     from harness import static_checks
 
     started = time.monotonic()
@@ -143,12 +148,18 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
         kept = self_comparisons(findings)
         omitted = len(findings) - len(kept)
         findings = kept
-    findings.sort(key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
+    acceptance = apply_known(findings, known or [], today or dt.date.today())
+    findings = sorted(acceptance.findings, key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
     timings["total"] = time.monotonic() - started
     # kustomize time as seen by the subprocess boundary (renders run in threads, so this can exceed wall time)
     timings["kustomize_process_seconds"] = sum(r.seconds for r in selection.renderer.runner.log
                                                if "kustomize" in r.argv)
     document = static_document(ctx, pairs, findings, data)
+    document["known_findings"] = {
+        "entries": len(known or []),
+        "expired": [{"id": k.id, "subject": k.subject, "until": k.until.isoformat() if k.until else None}
+                    for k in acceptance.expired],
+        "unused": [{"id": k.id, "subject": k.subject} for k in acceptance.unused]}
     document["timings"] = {k: round(v, 3) for k, v in sorted(timings.items())}
     document["summary"]["self_check"] = self_check
     if self_check:
@@ -166,6 +177,7 @@ def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Findin
                     data: dict[str, Any]) -> dict[str, Any]:
     sel = ctx.selection
     blocking = [f for f in findings if f.blocking]
+    decisions = group(findings)
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "kfp-conformance", "version": __version__, **sel.renderer.versions()},
@@ -179,9 +191,13 @@ def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Findin
                     for (v, m, w), r in sorted(ctx.renders.items())},
         **data,
         "findings": [f.to_dict() for f in findings],
+        "decisions": [d.to_dict() for d in decisions],
         "summary": {
             "findings": len(findings),
             "blocking": len(blocking),
+            "blocking_decisions": sum(1 for d in decisions if d.blocking),
+            "decisions": len(decisions),
+            "accepted": sum(1 for f in findings if f.accepted),
             "by_severity": dict(sorted(Counter(f.severity.value for f in findings).items())),
             "by_category": dict(sorted(Counter(f.category for f in findings).items())),
             "expected": sum(1 for f in findings if f.expected),
@@ -191,23 +207,31 @@ def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Findin
 
 
 def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
-    """A reviewer's summary: verdict, sources with commits, blocking findings first, then the rest."""
+    """A reviewer's summary: verdict, what blocks (one decision per cause, with what to do), sources with
+    commits, then the rest. Every list says how many entries it hides and where they are."""
     summary = doc["summary"]
+    decisions = doc.get("decisions", [])
+    blocking = [d for d in decisions if d["blocking"]]
+    known = doc.get("known_findings") or {}
     lines = [
         "# kfp-conformance static tier",
         "",
-        f"**Verdict: {'FAIL' if summary['blocking'] else 'PASS'}** — {summary['blocking']} blocking finding(s), "
-        f"{summary['findings']} finding(s) in all ({summary['expected']} declared expected). "
+        f"**Verdict: {'FAIL' if summary['blocking'] else 'PASS'}** — {len(blocking)} blocking decision(s) "
+        f"({summary['blocking']} blocking finding(s)); {summary['findings']} finding(s) in all, "
+        f"{summary['expected']} declared expected, {summary.get('accepted', 0)} accepted. "
         f"Modes: {', '.join(doc['modes'])}. Pairs: {', '.join(doc['pairs']) or 'none'}.",
         "",
         *([f"Self-check: each tree compared with itself; {summary.get('omitted_not_self_comparisons', 0)} "
            "per-tree or cross-tree finding(s) left out (the normal run reports them).", ""]
           if summary.get("self_check") else []),
-        "## Sources",
-        "",
-        "| variant | repository | ref | commit | origin |",
-        "|---|---|---|---|---|",
+        *([f"Known findings: {known['entries']} entr{'y' if known['entries'] == 1 else 'ies'}; "
+           f"{len(known.get('expired', []))} expired (they block again), "
+           f"{len(known.get('unused', []))} match nothing any more (remove them).", ""] if known.get("entries") else []),
     ]
+    lines += _decision_section("What blocks", blocking, max_per_section, with_action=True)
+    accepted = [d for d in decisions if d["accepted"] and not d["blocking"]]
+    lines += _decision_section("Accepted", accepted, max_per_section, with_action=False)
+    lines += ["## Sources", "", "| variant | repository | ref | commit | origin |", "|---|---|---|---|---|"]
     for name, src in doc["sources"].items():
         lines.append(f"| {name} | {src['repository']} | {src['ref']} | `{src['commit'][:12]}` | {src['origin']} |")
     tool = doc["tool"]
@@ -219,8 +243,7 @@ def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
         table.setdefault(f["category"], Counter())[f["severity"]] += 1
     for category, counts in sorted(table.items()):
         lines.append(f"| {category} | {counts['error']} | {counts['warning']} | {counts['info']} |")
-    for title, keep in (("Blocking findings", lambda f: f["severity"] == "error" and not f["expected"]),
-                        ("Warnings", lambda f: f["severity"] == "warning" and not f["expected"]),
+    for title, keep in (("Warnings", lambda f: f["severity"] == "warning" and not f["expected"]),
                         ("Declared expected differences", lambda f: f["expected"])):
         chosen = [f for f in doc["findings"] if keep(f)]
         if not chosen:
@@ -232,8 +255,25 @@ def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
             also = f" ({'/'.join(sorted(overlays))} overlay)" if overlays else ""
             lines.append(f"- `{fid}` [{where}]{also} {', '.join(variants)} — **{subject}**: {message}")
         if len(groups) > max_per_section:
-            lines.append(f"- … {len(groups) - max_per_section} more in static.json")
+            lines.append(f"- … {len(groups) - max_per_section} more (not shown here): see `findings` in static.json")
     return "\n".join(lines) + "\n"
+
+
+def _decision_section(title: str, decisions: list[dict[str, Any]], limit: int, *, with_action: bool) -> list[str]:
+    if not decisions:
+        return []
+    key = "blocking_findings" if with_action else "accepted_findings"
+    findings = sum(d[key] for d in decisions)
+    lines = [f"## {title} ({len(decisions)} decision(s) grouping {findings} {key.split('_')[0]} finding(s))", ""]
+    for number, d in enumerate(decisions[:limit], 1):
+        where = f"modes {', '.join(d['modes'])}; pairs {', '.join(d['pairs'])}" + \
+            (f"; {'/'.join(d['overlays'])} overlay" if d["overlays"] else "")
+        lines.append(f"{number}. `{d['check']}` **{d['subject']}** — {d['message']}")
+        lines.append(f"   - where: {where} ({d['findings']} finding(s))")
+        lines.append(f"   - {'what to do: ' + d['action'] if with_action else 'accepted: ' + d['accepted']}")
+    if len(decisions) > limit:
+        lines.append(f"- … {len(decisions) - limit} more (not shown here): see `decisions` in static.json")
+    return [*lines, ""]
 
 
 def _group_findings(findings: list[dict[str, Any]]) -> dict[tuple[str, tuple[str, ...], str, str], tuple[set[str], set[str]]]:

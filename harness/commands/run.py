@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import os
 import shutil
 import sys
@@ -21,6 +22,7 @@ from harness.commands.common import (
     live_options,
     resolve_selection,
 )
+from harness.commands.known import add_known_args, load_known, report_known
 from harness.errors import CommandFailedError, CommandTimeoutError, HarnessError, MissingBinaryError
 from harness.models import Scenario
 from harness.plan import check_driver_images
@@ -46,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="skip the static tier (e.g. it ran in an earlier CI step)")
     tier.add_argument("--plan", action="store_true", help="print every cluster, command and manifest; run nothing")
     tier.add_argument("--plan-format", choices=("text", "json"), default="text")
+    add_known_args(parser)
     clusters = add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch "
                                                          "(required where the tree has a placeholder)")
     clusters.add_argument("--fetch-tools", action="store_true",
@@ -151,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         raise HarnessError("--static-only cannot be combined with --plan or --live-only", "pick one")
     if args.max_clusters < 1:
         raise HarnessError(f"--max-clusters {args.max_clusters} must be at least 1", "pass --max-clusters 1..3")
+    known = load_known(args)
     selection = resolve_selection(args)
     options = live_options(args, [v.name for v in selection.variants], reuse=args.reuse_clusters,
                            max_clusters=args.max_clusters, local_tag=args.local_tag)
@@ -178,9 +182,11 @@ def _run(args: argparse.Namespace) -> int:
     if not args.live_only:
         from harness.static import run_static
 
-        result = run_static(selection)
-        print(f"static: {len(result.findings)} findings ({len(result.blocking)} blocking) -> {result.json_path}",
-              file=sys.stderr)
+        today = dt.date.today()
+        result = run_static(selection, known=known, today=today)
+        print(f"static: {len(result.findings)} findings ({len(result.blocking)} blocking) -> {result.json_path}; "
+              f"read {result.markdown_path}", file=sys.stderr)
+        report_known(args, result.findings, result.data["summary"], today)
         exit_code = result.exit_code
     if args.static_only:
         return exit_code

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 
 from harness.commands.common import add_selection_args, resolve_selection
+from harness.commands.known import add_known_args, load_known, report_known
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,15 +21,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--self-check", action="store_true",
                         help="compare each variant's tree with itself (must give no unexpected finding)")
     parser.add_argument("--check", action="append", default=[], help="run only these checks (repeatable)")
+    add_known_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.static import run_static
 
+    known = load_known(args)
     selection = resolve_selection(args)
-    result = run_static(selection, baseline_only=args.baseline_pairs, self_check=args.self_check, only=tuple(args.check))
+    today = dt.date.today()
+    result = run_static(selection, baseline_only=args.baseline_pairs, self_check=args.self_check,
+                        only=tuple(args.check), known=known, today=today)
     summary = result.data["summary"]
+    report_known(args, result.findings, summary, today)
     print(f"static: {summary['findings']} findings ({summary['blocking']} blocking) over "
           f"{len(selection.variants)} variant(s) x {len(selection.modes)} mode(s) -> {result.json_path}, "
           f"{result.markdown_path}", file=sys.stderr)
