@@ -5,6 +5,10 @@ an apiVersion bump within a group is a field change, not a remove+add. Field cha
 deepdiff; before diffing, lists whose items all carry a unique `name` (containers, env, volumes, ports)
 become maps keyed by that name, so reordering is not a change and paths read
 `spec.template.spec.containers[ml-pipeline-api-server].env[V2_DRIVER_IMAGE].value`.
+
+Values never leave as they are when they are secret: a Secret's `data`/`stringData` and credential-looking
+values (env, ConfigMap keys, credential shapes) show as `<value changed: sha256:…/len=N>`
+(`harness.credentials.mask_field`), and the change is marked `masked`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from harness.credentials import mask_field
 from harness.models import Finding, Severity
 from harness.render import resource_key
 
@@ -86,9 +91,13 @@ class FieldChange:
     change: str  # added | removed | changed
     old: Any = None
     new: Any = None
+    masked: bool = False  # old/new are fingerprints: the values are secret
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "change": self.change, "old": self.old, "new": self.new}
+        data = {"path": self.path, "change": self.change, "old": self.old, "new": self.new}
+        if self.masked:
+            data["masked"] = True
+        return data
 
 
 _CHANGE_KINDS = {
@@ -99,15 +108,19 @@ _CHANGE_KINDS = {
 
 
 def field_changes(old: Manifest, new: Manifest) -> list[FieldChange]:
-    """Field-level differences between two versions of one object, sorted by path."""
+    """Field-level differences between two versions of one object, sorted by path; secret values masked."""
     diff = DeepDiff(_by_name(old), _by_name(new), verbose_level=2)
+    kind = str(new.get("kind") or old.get("kind") or "")
     changes = []
     for report_type, levels in diff.tree.items():
         change = _CHANGE_KINDS.get(report_type, "changed")
         for level in levels:
+            parts = level.path(output_format="list")
             before = None if change == "added" else _plain(level.t1)
             after = None if change == "removed" else _plain(level.t2)
-            changes.append(FieldChange(field_path(level.path(output_format="list")), change, before, after))
+            safe_before, safe_after = mask_field(kind, parts, before), mask_field(kind, parts, after)
+            hidden = safe_before != before or safe_after != after
+            changes.append(FieldChange(field_path(parts), change, safe_before, safe_after, hidden))
     return sorted(changes, key=lambda c: c.path)
 
 

@@ -15,10 +15,15 @@ maintained Python library evaluates RBAC offline; it is pure (manifests in, data
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from harness.labels import selector_matches
 from harness.models import Finding, Identity, Mode, Severity, Variant
@@ -147,11 +152,61 @@ def scope_of(namespace: str) -> str:
     return f"namespace:{namespace}" if namespace else CLUSTER
 
 
+# ---------------------------------------------------------------- built-in ClusterRoles
+
+# The default ClusterRoles a real API server creates (cluster-admin, admin, edit, view, system:*), dumped from
+# the control plane the install tier builds (harness/cluster/controlplane.py) as
+# `harness/data/builtin-clusterroles-<kubernetes version>.yaml`: data from a real server, never hand-written.
+BUILTIN_ROLES_DIR = Path(__file__).resolve().parent / "data"
+BUILTIN_ROLE_NAMES = ("cluster-admin", "admin", "edit", "view")  # plus every `system:` role
+
+
+def is_builtin_role_name(name: str) -> bool:
+    return name in BUILTIN_ROLE_NAMES or name.startswith("system:")
+
+
+@dataclass(frozen=True)
+class BuiltinRoles:
+    version: str  # "" when no dump is present: bindings to built-in roles are then not verified
+    source: str
+    cluster_roles: tuple[Mapping[str, Any], ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        return {"version": self.version or None, "source": self.source or None, "count": len(self.cluster_roles)}
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", path.stem))
+
+
+@lru_cache(maxsize=4)
+def builtin_cluster_roles(directory: Path = BUILTIN_ROLES_DIR) -> BuiltinRoles:
+    """The newest `builtin-clusterroles-<version>.yaml` dump (a List, a ClusterRoleList or a YAML stream)."""
+    files = sorted(directory.glob("builtin-clusterroles-*.yaml"), key=_version_key)
+    if not files:
+        return BuiltinRoles("", "")
+    path = files[-1]
+    roles: list[Mapping[str, Any]] = []
+    for doc in yaml.safe_load_all(path.read_text()):
+        if isinstance(doc, Mapping):
+            items = doc.get("items") if isinstance(doc.get("items"), list) else [doc]
+            roles += [i for i in items if isinstance(i, Mapping) and i.get("kind", "ClusterRole") == "ClusterRole"]
+    roles = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", **r} for r in roles]
+    return BuiltinRoles(path.stem.removeprefix("builtin-clusterroles-"), str(path), tuple(roles))
+
+
 # ---------------------------------------------------------------- index
 
 
-def index_manifests(manifests: Iterable[Mapping[str, Any]]) -> RbacIndex:
-    """Index the RBAC objects of a render. Later duplicates of kind/namespace/name win, as with apply."""
+def index_manifests(manifests: Iterable[Mapping[str, Any]], builtins: BuiltinRoles | None = None) -> RbacIndex:
+    """Index the RBAC objects of a render. Later duplicates of kind/namespace/name win, as with apply.
+
+    The cluster's built-in ClusterRoles (`builtin_cluster_roles()`, or `builtins`) come first, so a binding
+    to `edit` or `system:...` reports what it grants and a render's own ClusterRole of that name wins.
+    """
+    builtins = builtin_cluster_roles() if builtins is None else builtins
+    if builtins.cluster_roles:
+        manifests = [*builtins.cluster_roles, *manifests]
     roles: dict[tuple[str, str], Role] = {}
     cluster_roles: dict[str, Role] = {}
     bindings: dict[tuple[str, str, str], Binding] = {}
@@ -539,10 +594,14 @@ def dangling_driver_bindings(side: DriverSide, mode: str) -> list[Finding]:
     found = []
     for sa in side.identities:
         for binding in dangling_for(index, sa):
+            builtin = (binding.role_kind == "ClusterRole" and is_builtin_role_name(binding.role_name)
+                       and not builtin_cluster_roles().version)
+            why = (f"a built-in ClusterRole of every cluster whose rules are not known here (no "
+                   f"{BUILTIN_ROLES_DIR.name}/builtin-clusterroles-<version>.yaml dump): not verified"
+                   if builtin else "which the render does not contain, so it grants nothing in this analysis")
             found.append(Finding(
                 "rbac.dangling-binding", Severity.WARNING, CATEGORY, mode, (side.variant,), binding.ref,
-                f"{binding.ref} binds {sa.ref} ({side.variant} driver) to {binding.role_ref}, which the render "
-                f"does not contain, so it grants nothing in this analysis",
+                f"{binding.ref} binds {sa.ref} ({side.variant} driver) to {binding.role_ref}, {why}",
                 {"variant": side.variant, "identity": sa.ref, "binding": binding.ref, "missing": binding.role_ref},
             ))
     return found
@@ -653,7 +712,8 @@ def static_rbac(config: Config, mode: Mode, pairs: Sequence[tuple[Variant, Varia
     variants = {v.name: v for pair in pairs for v in pair}
     sides = {n: driver_side(config, variants[n], mode, manifests[n]) for n in names}
     findings: list[Finding] = []
-    data: dict[str, Any] = {"driver_permissions": {}, "dangling_bindings": {}, "problems": {}}
+    data: dict[str, Any] = {"driver_permissions": {}, "dangling_bindings": {}, "problems": {},
+                            "builtin_cluster_roles": builtin_cluster_roles().summary()}
     for name, side in sides.items():
         index = index_manifests(side.manifests)
         data["driver_permissions"][name] = permission_matrix(index, side.identities)

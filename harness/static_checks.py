@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import install_checks, rbac, tlscheck, workflows
+from harness import install_checks, rbac, security_checks, tlscheck, workflows
 from harness.models import Finding, Mode
 from harness.static import Check, Pair, StaticContext
 
@@ -58,6 +58,8 @@ CHECKS: dict[str, Check] = {
     "crosscheck": install_checks.CHECKS["crosscheck"],
     "tls-transport": check_driver_transport_tls,
     "orphans": install_checks.CHECKS["orphans"],
+    # security review (docs/security-checks.md): Pod Security Standards, exposure, literal credentials
+    **security_checks.CHECKS,
     "workflows": check_compiled_workflows,
 }
 # Checks that do not depend on the install mode run once (their findings carry mode "all").

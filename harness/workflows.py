@@ -7,7 +7,9 @@ Pure: takes files and directories, touches no cluster. Each Workflow is split in
   syntax (`{{tasks.X.outputs.parameters.Y}}`), hashed component parameter names become stable aliases.
   A difference here is `unexpected`.
 - *transport*: how the driver is reached (container / executor plugin / HTTP template, output extraction,
-  argument encoding, the consumer reference syntax). A difference here is `expected`.
+  argument encoding, the consumer reference syntax). A difference here is `expected` only where the two
+  sides use different transports for that template; between two builds of the same transport it is
+  `unexpected` like any other.
 
 Each driver call site plus its template resolves to a `DriverInvocation`, the same shape whatever the
 transport (see docs/workflows.md).
@@ -35,8 +37,12 @@ GOLDEN_DIR = Path("test_data") / "compiled-workflows"
 # Driver arguments a CLI driver leaves out when they hold their default (code reading of the driver flags);
 # the plugin and HTTP transports always spell them out.
 DRIVER_ARG_DEFAULTS = {"cache_disabled": "false", "metadata_tls_enabled": "false", "ml_pipeline_tls_enabled": "false"}
-# Driver arguments that only exist because of the transport: the central service must be told the namespace.
-TRANSPORT_ONLY_ARGS = frozenset({"namespace"})
+# Driver argument values that only restate what a driver running in the workflow's own pod already knows,
+# so only a transport that runs elsewhere (the central service) needs them: classified by value, not by
+# argument name, so a hard-coded namespace (`"namespace": "kubeflow"`) stays a semantic difference. A driver
+# pod reads its namespace from its ServiceAccount mount (config.InPodNamespace: backend/src/v2/cmd/driver/main.go
+# and backend/src/v2/config/env.go, kubeflow/pipelines@81fc181b1).
+IMPLICIT_CONTEXT_VALUES = frozenset({"{{workflow.namespace}}"})
 # Downward-API env that only a driver *pod* has.
 POD_ONLY_ENV = frozenset({"KFP_POD_NAME", "KFP_POD_UID"})
 # Keys of a driver template that describe its transport rather than its behaviour.
@@ -224,6 +230,12 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _transport_only(value: Any) -> bool:
+    """An argument that means nothing beyond the transport: a file path the pod transports write outputs to
+    (`{{outputs.parameters.X.path}}`), or context a driver in the workflow's pod has anyway."""
+    return isinstance(value, str) and (bool(_OUTPUT_PATH_REF.match(value)) or value.strip() in IMPLICIT_CONTEXT_VALUES)
+
+
 def _parse_driver_template(template: dict[str, Any]) -> _DriverTemplate | None:
     parsed = _driver_args(template)
     if parsed is None:
@@ -232,10 +244,7 @@ def _parse_driver_template(template: dict[str, Any]) -> _DriverTemplate | None:
     args = {k: _scalar(v) for k, v in raw.items()}
     if "type" not in args or "component" not in args:
         return None
-    transport_args = {
-        k: v for k, v in args.items()
-        if k in TRANSPORT_ONLY_ARGS or (isinstance(v, str) and _OUTPUT_PATH_REF.match(v))
-    }
+    transport_args = {k: v for k, v in args.items() if _transport_only(v)}
     semantic_args = {k: v for k, v in args.items() if k not in transport_args}
     implicit = sorted(k for k in DRIVER_ARG_DEFAULTS if k not in semantic_args)
     for key in implicit:
@@ -539,19 +548,34 @@ def diff_workflows(base: dict[str, Any], other: dict[str, Any]) -> list[Differen
     return _diff_canonical(canonicalize(base), canonicalize(other))
 
 
+SAME_TRANSPORT = "a driver transport field changed between two builds of the same transport ({})"
+
+
 def _diff_canonical(base: CanonicalWorkflow, other: CanonicalWorkflow) -> list[Difference]:
+    """Semantic differences are unexpected; transport differences are expected only where the two sides
+    really reach the driver differently (the template's transport kind differs, or for consumer references,
+    the workflows' sets of transports differ). Between two builds of one transport they are unexpected."""
     found = [
         Difference(path, change, a, b, expected=False)
         for path, change, a, b in _tree_diff(base.semantic, other.semantic)
     ]
+    kinds = [{name: view.get("kind") for name, view in side.transport["templates"].items()} for side in (base, other)]
     for path, change, a, b in _tree_diff(base.transport, other.transport):
         if path.startswith("references["):
             path = path[len("references["):-1]
             reason = REASONS["references"]
+            same = set(kinds[0].values()) == set(kinds[1].values())
+            kind = "/".join(sorted(set(kinds[0].values())))
         else:
+            name = re.match(r"^templates\[([^\]]+)\]", path)
             section = re.sub(r"^templates\[[^\]]+\]\.?", "", path).split(".")[0].split("[")[0]
             reason = REASONS.get(section, "driver transport")
-        found.append(Difference(path, change, a, b, expected=True, reason=reason))
+            kind = kinds[0].get(name.group(1)) if name else None
+            same = kind is not None and kind == (kinds[1].get(name.group(1)) if name else None)
+        if same:
+            found.append(Difference(path, change, a, b, expected=False, reason=SAME_TRANSPORT.format(kind)))
+        else:
+            found.append(Difference(path, change, a, b, expected=True, reason=reason))
     return found
 
 

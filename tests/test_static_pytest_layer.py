@@ -18,8 +18,8 @@ def kfpc_args(kfp_trees: Path, remote_bases: Path, shared_renderer) -> list[str]
 
 def test_self_check_every_check_mode_and_tree_passes(pytester: pytest.Pytester, kfpc_args: list[str]) -> None:
     result = pytester.runpytest(SCENARIO, *kfpc_args, "--kfpc-self-check")
-    # 6 per-mode checks x 3 modes x 3 self-pairs + the modeless workflow check x 3 self-pairs
-    result.assert_outcomes(passed=6 * 3 * 3 + 3)
+    # 9 per-mode checks (6 install + 3 security review) x 3 modes x 3 self-pairs + the modeless workflow check
+    result.assert_outcomes(passed=9 * 3 * 3 + 3)
 
 
 def test_sidecar_vs_central_fails_exactly_the_checks_with_blocking_findings(
@@ -35,6 +35,9 @@ def test_sidecar_vs_central_fails_exactly_the_checks_with_blocking_findings(
         "test_static_check[crosscheck-standalone-sidecar-plugin..central-driver]": "FAILED",
         "test_static_check[tls-transport-standalone-sidecar-plugin..central-driver]": "PASSED",
         "test_static_check[orphans-standalone-sidecar-plugin..central-driver]": "PASSED",
+        "test_static_check[hardening-standalone-sidecar-plugin..central-driver]": "PASSED",
+        "test_static_check[exposure-standalone-sidecar-plugin..central-driver]": "PASSED",
+        "test_static_check[credentials-standalone-sidecar-plugin..central-driver]": "PASSED",
         "test_static_check[workflows-all-sidecar-plugin..central-driver]": "FAILED",
     }
     # the failure message is the evidence: the finding id and the concrete resource
