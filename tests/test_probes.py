@@ -92,6 +92,9 @@ def test_verdict_on_documented_response(case: dict) -> None:
     request = ProbeRequest(response.probe, "", "POST", "http://ml-pipeline-driver.kubeflow.svc:8080/x")
     finding = judge(request, response, variant=case["variant"], mode="multi-user")
     assert (finding.id, finding.severity.value) == (case["expect"]["id"], case["expect"]["severity"])
+    verified = case["expect"].get("verified", True)
+    assert (finding.evidence.get("status") != "skipped") == verified
+    assert finding.message.startswith("not verified") != verified
 
 
 def test_user_sa_allowed_to_patch_tasksets_is_reported() -> None:
@@ -169,3 +172,140 @@ def test_probe_pod_is_bounded_labelled_and_carries_no_token(mu_renders: dict) ->
     assert pod["spec"]["restartPolicy"] == "Never" and pod["spec"]["activeDeadlineSeconds"] <= 120
     assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kfp-conformance"
     assert "Bearer" not in json.dumps(pod["spec"]["containers"][0]["env"])
+
+
+# --- defect 7: the KFP probes authenticate the way multi-user KFP requires (fake Kubernetes + KFP API) -----
+def _kubelet_files(pod: dict, kube, tmp_path: Path) -> dict[str, str]:
+    """What the kubelet does for the probe container, against the fake TokenRequest API: the automounted
+    token (API-server audience) and every projected serviceAccountToken source (its audience and lifetime),
+    written under tmp_path; returns the container env with mount paths mapped to those files."""
+    from harness.models import Identity
+
+    spec, container = pod["spec"], pod["spec"]["containers"][0]
+    identity = Identity(pod["metadata"]["namespace"], spec["serviceAccountName"])
+    (tmp_path / "sa").mkdir()
+    (tmp_path / "sa" / "token").write_text(kube.request_token(identity))
+    env = {"KFPC_TOKEN_FILE": str(tmp_path / "sa" / "token")}
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    mapped: dict[str, str] = {}
+    for volume in spec.get("volumes", []):
+        for source in (volume.get("projected") or {}).get("sources", []):
+            token = source.get("serviceAccountToken")
+            if token and volume["name"] in mounts:
+                directory = tmp_path / volume["name"]
+                directory.mkdir(exist_ok=True)
+                (directory / token["path"]).write_text(kube.request_token(
+                    identity, audiences=[token["audience"]] if token.get("audience") else [],
+                    expiration_seconds=token.get("expirationSeconds", 3600)))
+                mapped[mounts[volume["name"]]] = str(directory)
+    for item in container["env"]:
+        value = item["value"]
+        for mount, local in mapped.items():
+            value = value.replace(mount, local)
+        env[item["name"]] = value
+    return env
+
+
+@pytest.mark.parametrize("leaky", [False, True], ids=["isolated", "rbac-leak"])
+def test_probes_fake_api_kfp_probes_authenticate_with_projected_audience_token(tmp_path: Path, leaky: bool) -> None:
+    """The fake KFP API authenticates like multi-user KFP (TokenReview for pipelines.kubeflow.org, then a
+    SubjectAccessReview): the probe's token must get past authentication, so the verdict reflects isolation
+    (403: held; 200 when RBAC leaks: error), never a 401 taken for a refusal."""
+    from harness.kube import Kube
+    from harness.testing.fakeapi import FakeCluster, FakeRun
+
+    tenant, other = "kubeflow-user-example-com", "kfpc-tenant-b"
+    with FakeCluster(multi_user=True) as fake:
+        for namespace in (tenant, other):
+            fake.add({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": "default-editor", "namespace": namespace}})
+            fake.allow(f"{namespace}/default-editor", "*", "*", group="pipelines.kubeflow.org", namespace=namespace)
+        if leaky:  # a misconfigured binding gives tenant A the other tenant's runs
+            fake.allow(f"{tenant}/default-editor", "*", "runs", group="pipelines.kubeflow.org", namespace=other)
+        fake.runs["b-run"] = FakeRun({"run_id": "b-run", "display_name": "b", "namespace": other, "state": "SUCCEEDED",
+                                      "submitted_by": f"{other}/default-editor"}, 0, "SUCCEEDED")
+        kube = Kube(str(fake.kubeconfig(tmp_path / "kubeconfig")), "fake")
+        in_cluster = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+        requests = build_requests(CONFIG.variant("driver-pod"),
+                                  ProbeTargets(tenant, other, "", in_cluster, other_run_id="b-run"))
+        pod = probe_pod(requests, namespace=tenant, image="python:3.11", run_id="r1")
+        env = _kubelet_files(pod, kube, tmp_path)
+        env["KFPC_PROBES"] = env["KFPC_PROBES"].replace(in_cluster, fake.kfp_url)
+        env["KFPC_PROXY_READY_URL"] = ""  # no mesh here; the proxy wait has its own test
+        out = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], env={**os.environ, **env}, capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        issued = [t["audiences"] for t in fake.tokens]
+    assert ["pipelines.kubeflow.org"] in issued  # the projected token asked for KFP's audience
+    responses = {r.probe: r for r in parse_probe_log(out)}
+    verdicts = {r.probe: judge(r, responses[r.probe], variant="driver-pod", mode="multi-user") for r in requests}
+    assert {p: responses[p].status for p in verdicts} == ({"kfp-cross-tenant-runs": 403, "kfp-cross-tenant-run": 403}
+                                                           if not leaky else
+                                                           {"kfp-cross-tenant-runs": 200, "kfp-cross-tenant-run": 200})
+    assert all(v.blocking == leaky for v in verdicts.values())
+    assert not any(v.message.startswith("not verified") for v in verdicts.values())
+
+
+# --- defect 11: the probes do not race the Istio sidecar ----------------------------------------------------
+def test_probe_pod_holds_the_app_until_the_istio_proxy_is_ready(mu_renders: dict) -> None:
+    variant = CONFIG.variant("central-driver")
+    pod = probe_pod(build_requests(variant, _targets(driver_url(variant, mu_renders["central-driver"]))),
+                    namespace="kubeflow-user-example-com", image="python:3.11", run_id="r1")
+    assert json.loads(pod["metadata"]["annotations"]["proxy.istio.io/config"]) == \
+        {"holdApplicationUntilProxyStarts": True}
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["KFPC_PROXY_READY_URL"] == "http://localhost:15020/healthz/ready"
+
+
+def test_probe_script_fake_istio_proxy_waits_until_ready_and_never_judges_an_early_refusal(tmp_path: Path) -> None:
+    """A fake pilot-agent readiness endpoint turns ready after a delay; until then the fake driver's port
+    refuses connections, as Envoy's redirected port does before the proxy listens. The probes must wait and
+    then reach the driver; with the proxy never ready, the refused probes are 'not verified'."""
+    import socket
+    import time
+
+    ready_at = time.monotonic() + 1.5
+    driver = ThreadingHTTPServer(("127.0.0.1", 0), _LeakyDriver, bind_and_activate=False)
+    driver.server_bind()  # bound, not listening: connecting is refused like a port Envoy does not serve yet
+
+    class Ready(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            up = time.monotonic() >= ready_at
+            if up and not getattr(driver, "started", False):
+                driver.started = True
+                driver.server_activate()
+                threading.Thread(target=driver.serve_forever, daemon=True).start()
+            self.send_response(200 if up else 503)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    readiness = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    threading.Thread(target=readiness.serve_forever, daemon=True).start()
+    with socket.socket() as probe_socket:
+        assert probe_socket.connect_ex(("127.0.0.1", driver.server_address[1])) != 0  # refused before "ready"
+    variant = CONFIG.variant("central-driver")
+    base = f"http://127.0.0.1:{driver.server_address[1]}"
+    requests = [ProbeRequest(r.probe, r.description, r.method, base + "/api/v1/template.execute", r.body, r.headers)
+                for r in build_requests(variant, _targets("http://ml-pipeline-driver.kubeflow.svc.cluster.local:8080/x"))
+                if r.probe == "driver-unauthenticated"]
+    (tmp_path / "token").write_text("not-a-real-token")
+    env = {**os.environ, "KFPC_PROBES": json.dumps([r.__dict__ for r in requests]),
+           "KFPC_TOKEN_FILE": str(tmp_path / "token")}
+    try:
+        waited = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True, timeout=60,
+                                check=True, env={**env, "KFPC_PROXY_READY_URL": f"http://127.0.0.1:"
+                                                                                f"{readiness.server_address[1]}/"}).stdout
+    finally:
+        readiness.shutdown()
+        driver.shutdown() if getattr(driver, "started", False) else driver.server_close()
+    response = parse_probe_log(waited)[0]
+    assert response.status == 500, response.error  # reached the driver once the proxy was up
+    assert response.proxy == "ready"
+    assert judge(requests[0], response, variant="central-driver", mode="multi-user").blocking
+
+    # never ready: a refused connection is reported as not verified, never as "refused"
+    refused = ProbeResponse("driver-unauthenticated", None, error="URLError: [Errno 111] Connection refused",
+                            proxy="not-ready", attempts=3)
+    finding = judge(requests[0], refused, variant="central-driver", mode="multi-user")
+    assert finding.message.startswith("not verified") and finding.evidence["status"] == "skipped"
