@@ -4,10 +4,18 @@ The plan is a normal `harness.plan` install of the old variant (same commands as
 followed by moves. A move applies the new variant's render in place, in the order a KFP release documents
 an upgrade: cluster-scoped resources, then the mode's overlay, then readiness. Both applies are the same
 server-side `kubectl apply` steps `harness.plan` builds for an install (`_PairBuilder.apply_file`), and
-**without `--prune`**: KFP's own upgrade docs use a plain `kubectl apply -k`, which never deletes, so the
-old variant's objects stay and are reported as orphans instead of disappearing silently. Only after the
-new Deployments roll out (and, in multi-user, the new variant's profile objects appear) does verification
-run. `harness.migrationlive` walks the plan; `verdict` judges what it recorded in `migration.json`.
+**without `--prune`**, as KFP documents its install (kubeflow/pipelines 81fc181b1 manifests/kustomize/README.md:21-23:
+`kustomize build ... | kubectl apply -f -`, cluster-scoped resources first). Apply never deletes an object,
+so the old variant's objects stay and are reported as orphans instead of disappearing silently. Inside an
+object both variants render, server-side apply does drop what the old render set and the new one does not
+(one field manager, `kfp-conformance`; kubernetes.io/docs/reference/using-api/server-side-apply "Field
+management": a field no other manager owns is removed when the applier stops sending it).
+In multi-user mode the profile controller's per-namespace objects are different: metacontroller deletes
+the attachments the new `sync.py` no longer returns at its next sync, which the move triggers (see
+`_resync_profile`). Only after the new Deployments roll out (and, in multi-user, the new variant's profile
+objects appear) does verification run, and it ends by proving the new driver transport is live: a new
+run's Workflow must call the driver the way the target variant compiles it (`driver_transport`).
+`harness.migrationlive` walks the plan; `verdict` judges what it recorded in `migration.json`.
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from harness.inventory import describe, index_manifests
 from harness.models import TERMINAL_STATES, Finding, Scenario, Severity, Variant
 from harness.orphans import static_orphans
 from harness.plan import (
+    DEFAULT_LOCAL_TAG,
     PairInput,
+    PairPlan,
     Plan,
     PlanOptions,
     PlanStep,
@@ -36,17 +46,41 @@ from harness.plan import (
     plan_text,
 )
 from harness.render import resource_key
+from harness.workflows import driver_invocations
 
-MIGRATION_VERSION = "1.0"
+MIGRATION_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "migration.schema.json"
 DEFAULT_SCENARIOS = ("single-component", "artifacts")
 IN_FLIGHT_SCENARIO = "long-running"
 IN_FLIGHT_SECONDS = 600  # long enough to still be running while the new render is applied and rolls out
 START_TIMEOUT = 300  # the in-flight run must reach RUNNING before the move starts
-MOVE_PHASES = ("images", "cluster-scoped", "overlay", "readiness")
+# "profile": the multi-user test scaffolding from the tree's test_data/kubernetes (plan._test_profile) belongs to
+# the variant under test (central-driver's kubeflow-edit ClusterRole adds workflowtasksets for the agent's HTTP
+# templates), so a move applies the new tree's files as a fresh install of that variant would.
+MOVE_PHASES = ("images", "cluster-scoped", "overlay", "readiness", "profile")
 # In-place moves are between driver transports that run beside an Argo agent (variant facts, not names):
 # the per-task driver-pod mode rewrites the apiserver and every workflow, which is a reinstall, not a move.
 MOVABLE_DRIVER_KINDS = frozenset({"executor-plugin", "central-service"})
+# How each driver kind is compiled into a run's Workflow and how Argo executes it: the template field that
+# calls the driver, and the type of the driver's node in `status.nodes`. Compile: kubeflow/pipelines
+# 81fc181b1 backend/src/v2/compiler/argocompiler/container.go:185-269 (`container:` template),
+# ntny/pipelines central-driver-poc-backup .../argocompiler/plugin.go:26 `driverPlugin` (`plugin:`),
+# droctothorpe/pipelines central-driver-poc-backup .../argocompiler/plugin.go:35 `driverHTTPTemplate`
+# (`http:`). Execute: argo-workflows v3.7.3 pkg/apis/workflow/v1alpha1/workflow_types.go:77-87
+# (NodeTypePod "Pod", NodeTypeHTTP "HTTP", NodeTypePlugin "Plugin").
+DRIVER_TRANSPORT: dict[str, tuple[str, str]] = {"pod": ("container", "Pod"), "executor-plugin": ("plugin", "Plugin"),
+                                                "central-service": ("http", "HTTP")}
+# The parent of the multi-user profile objects is the profile Namespace (the DecoratorController's
+# `resources`); an annotation change on it is an update metacontroller syncs at once (see _resync_profile).
+RESYNC_ANNOTATION = "kfp-conformance/profile-resync"
+
+
+def plural(kind: str) -> str:
+    """Kubernetes' plural for the built-in kinds orphans have (ConfigMap, Role, NetworkPolicy...)."""
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")
 
 
 def check_movable(old: Variant, new: Variant) -> None:
@@ -67,6 +101,7 @@ class Move:
     to_variant: str
     orphans: list[dict[str, Any]]
     conflicts: list[dict[str, Any]]
+    transport: dict[str, str] = field(default_factory=dict)  # what a new run must show: template, node_type
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -107,7 +142,8 @@ class MigrationPlan:
                  f"scenarios kept across the move: {', '.join(self.scenarios)}; in-flight run: "
                  f"{IN_FLIGHT_SCENARIO} sleeping {self.in_flight_seconds}s", "", "install:",
                  plan_text(self.install).rstrip(), "", "migration (kubectl apply without --prune: "
-                 "objects of the old variant stay and are reported as orphans):"]
+                 "objects of the old render stay and are reported as orphans; in multi-user the profile sync "
+                 "deletes the old sync.py's attachments):"]
         for number, step in enumerate(self.steps, 1):
             timeout = f" (timeout {step.timeout}s)" if step.timeout else ""
             lines.append(f"  {number:2d}. [{step.phase}] {step.description}{timeout}")
@@ -117,24 +153,48 @@ class MigrationPlan:
                 lines.append(f"      file {step.manifest} {step.digest}")
         for move in self.moves:
             lines += ["", f"{move.name} {move.from_variant} -> {move.to_variant}: {len(move.orphans)} predicted "
-                      f"orphan(s), {len(move.conflicts)} apply conflict(s)"]
-            lines += [f"  orphan {o['subject']} ({o['origin']})" for o in move.orphans]
+                      f"orphan(s), {len(move.conflicts)} apply conflict(s); new runs must call the driver through "
+                      f"`{move.transport.get('template')}:` templates ({move.transport.get('node_type')} nodes)"]
+            lines += [f"  orphan {o['subject']} ({o['origin']}; {o['fate']})" for o in move.orphans]
             lines += [f"  conflict {c['subject']}: {c['message']}" for c in move.conflicts]
         return "\n".join(lines) + "\n"
 
 
-def _predicted(findings: list[Finding], objects: dict[tuple[str, str, str, str], dict[str, Any]]
-               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The static findings as lookup records: what to GET in the cluster after the move."""
+# What happens to a predicted orphan. `kubectl apply` without --prune never deletes an object, so what the
+# old render applied stays ("kept"). A per-profile-namespace object the old sync.py returned is different:
+# metacontroller created it with a controllerRef to the Namespace and its decorator-controller annotation
+# (metacontroller v4.11.22 pkg/controller/common/manage_children.go:303-308, decorator/controller.go:701-743
+# getChildren), and at the next sync it deletes every such child the hook no longer returns
+# (manage_children.go:131-203 ManageChildren -> deleteChildren), if the new DecoratorController still
+# lists the kind among its attachments.
+KEPT, DELETED_BY_SYNC = "kept (kubectl apply never deletes)", "deleted by the profile sync"
+
+
+def profile_attachments(manifests: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(group, plural) of every attachment kind a render's DecoratorControllers manage."""
+    found = set()
+    for obj in manifests:
+        if obj.get("kind") == "DecoratorController":
+            for attachment in (obj.get("spec") or {}).get("attachments") or []:
+                found.add((str(attachment.get("apiVersion", "")).rpartition("/")[0], attachment.get("resource", "")))
+    return found
+
+
+def _predicted(findings: list[Finding], objects: dict[tuple[str, str, str, str], dict[str, Any]],
+               attachments: set[tuple[str, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The static findings as lookup records: what to GET in the cluster after the move, and its fate."""
     orphans, conflicts = [], []
     for f in findings:
         if f.id == "migration.orphan":
             key = next((k for k in objects if describe(k) == f.subject), None)
             obj = objects.get(key) if key else None
+            synced = f.evidence["origin"] == "profile-controller" and \
+                (f.evidence["group"], plural(f.evidence["kind"])) in attachments
             orphans.append({"subject": f.subject, "kind": f.evidence["kind"], "group": f.evidence["group"],
                             "api_version": (obj or {}).get("apiVersion", ""),
                             "namespace": key[2] if key else "", "name": key[3] if key else "",
-                            "origin": f.evidence["origin"], "cleanup": f.evidence["cleanup"]})
+                            "origin": f.evidence["origin"], "cleanup": f.evidence["cleanup"],
+                            "fate": DELETED_BY_SYNC if synced else KEPT})
         elif f.id == "migration.apply-conflict":
             conflicts.append({"subject": f.subject, "message": f.message})
     return orphans, conflicts
@@ -150,7 +210,7 @@ def predict_move(config: Config, old: PairInput, new: PairInput, *, name: str) -
     findings = static_orphans(old_manifests, new_manifests, old_profile=old_profile, new_profile=new_profile,
                               mode=mode.name, variants=(old.variant.name, new.variant.name), direction=name)
     objects = {**index_manifests(old_manifests), **index_manifests(old_profile)}
-    orphans, conflicts = _predicted(findings, objects)
+    orphans, conflicts = _predicted(findings, objects, profile_attachments(new_manifests))
     return Move(name, old.variant.name, new.variant.name, orphans, conflicts)
 
 
@@ -166,7 +226,9 @@ def _move_steps(config: Config, old: PairInput, new: PairInput, install: Plan, o
     steps: list[PlanStep] = []
     settings = config.live
     already = set(install.pairs[0].local_images)
-    for image in pair.local_images:  # only images the old install did not push yet (the new driver)
+    if new.variant.name != install.pairs[0].variant:  # the move to the other variant (not a rollback's re-plan)
+        _check_distinct_builds(install, pair, options)
+    for image in pair.local_images:  # only images the old install did not push yet (the new variant's builds)
         if image in already or not settings.registry.enabled or options.provider != "kind":
             continue
         host_ref = image.replace(settings.registry.prefix, f"localhost:{settings.registry.host_port}/", 1)
@@ -177,6 +239,9 @@ def _move_steps(config: Config, old: PairInput, new: PairInput, install: Plan, o
                            argv=("docker", "push", host_ref), timeout=settings.timeout("images"))]
     steps += [s for s in pair.steps if s.phase in MOVE_PHASES and s.action != "note"]
     kubectl = tuple(handle.kubectl())
+    if new.mode.multi_user:
+        steps.append(_resync_profile(pair.key, handle.name, kubectl, new.mode.user_namespace,
+                                     f"{options.run_id}-{name}", new.variant.name))
     # only the variant's own per-namespace objects show that ITS profile sync ran (the mode's exist already)
     common = index_manifests(config.profile_objects(dataclasses.replace(new.variant, profile_resources=()),
                                                     new.mode))
@@ -194,6 +259,42 @@ def _move_steps(config: Config, old: PairInput, new: PairInput, install: Plan, o
                               condition={"name": "object-exists", "kind": kind, "object": meta["name"],
                                          "namespace": meta["namespace"]}))
     return [dataclasses.replace(s, phase=f"{name}:{s.phase}") for s in steps]
+
+
+def _check_distinct_builds(install: Plan, new: PairPlan, options: PlanOptions) -> None:
+    """Refuse a move that serves both variants the same local build: the apiserver (which compiles every run)
+    and the driver would not change, and the migration would pass having moved nothing. Then make the install's
+    preflight check the new variant's builds exist too, before any cluster is created."""
+    old = install.pairs[0]
+    shared = sorted(set(old.local_images) & set(new.local_images))
+    if shared:
+        raise HarnessError(f"{old.variant} and {new.variant} would both run the same local build(s) "
+                           f"{', '.join(shared[:3])}{' ...' if len(shared) > 3 else ''}: the move would change nothing",
+                           f"tag each variant's builds apart: --local-tag '{DEFAULT_LOCAL_TAG}' (the default) after "
+                           "`kfp-conformance images build --tag <variant>`, or distinct --image/--driver-image per variant")
+    missing = [image for image in new.local_images if image not in old.local_images]
+    preflight = [s for s in install.preflight if s.argv[:3] == ("docker", "image", "inspect")]
+    if preflight and missing:
+        check = preflight[0]
+        install.preflight[install.preflight.index(check)] = dataclasses.replace(
+            check, description=check.description.replace("image(s)", f"image(s) of {old.variant} and {len(missing)} "
+                                                          f"of {new.variant}", 1),
+            argv=(*check.argv, *missing))
+
+
+def _resync_profile(pair: str, cluster: str, kubectl: tuple[str, ...], namespace: str, value: str,
+                    variant: str) -> PlanStep:
+    """Make metacontroller call the new `sync.py` now. Both variants ship the same DecoratorController
+    (`resyncPeriodSeconds: 3600`), so re-applying it changes nothing and the periodic resync comes long after
+    the profile wait. metacontroller v4.11.22 (the image KFP's third-party/metacontroller deploys)
+    pkg/controller/decorator/controller.go:215-217 registers `updateParentObject` for every update of a
+    parent, and :355-385 enqueues the parent for a sync (even with ignoreStatusChanges, an annotation change
+    counts). The parent is the profile Namespace, so a new annotation value triggers the sync."""
+    return PlanStep(pair, cluster, "profile-sync", "command",
+                    f"annotate Namespace {namespace} so metacontroller syncs it with the {variant} profile "
+                    "controller now (DecoratorController resyncPeriodSeconds is 3600)",
+                    argv=(*kubectl, "annotate", "namespace", namespace, f"{RESYNC_ANNOTATION}={value}", "--overwrite"),
+                    timeout=60, target=f"namespace/{namespace}")
 
 
 def _step(pair: str, cluster: str, phase: str, description: str, timeout: int = 0, **condition: Any) -> PlanStep:
@@ -217,6 +318,11 @@ def build_migration_plan(*, config: Config, old: PairInput, new: PairInput, scen
                            "drop it from --scenario")
     if not scenarios:
         raise HarnessError("a migration needs at least one scenario whose runs are kept", "pass --scenario NAME")
+    # A migration always meets two variants in one cluster, so one registry, whatever the provider (plan.py
+    # retags by default only on kind): without per-variant tags both would pull `<app>:latest` and the move
+    # would change nothing (_check_distinct_builds refuses what is still shared).
+    if not options.local_tag:
+        options = dataclasses.replace(options, local_tag=DEFAULT_LOCAL_TAG)
     install = build_plan(config=config, pairs=[old], scenarios=[], options=options)
     install.pairs[0].steps = [s for s in install.pairs[0].steps if s.phase not in ("access", "scenario")]
     pair = install.pairs[0]
@@ -231,6 +337,8 @@ def build_migration_plan(*, config: Config, old: PairInput, new: PairInput, scen
                        name="run-scenarios", stage="before", variant=old.variant.name, scenarios=names))
     for name, source, target in sequence:
         move = predict_move(config, source, target, name=name)
+        template, node_type = DRIVER_TRANSPORT[target.variant.driver.kind]
+        move.transport = {"template": template, "node_type": node_type}
         moves.append(move)
         steps.append(_step(pair.key, cluster, f"{name}:in-flight", f"start {IN_FLIGHT_SCENARIO} "
                            f"(sleeps {in_flight_seconds}s) on {source.variant.name}; wait until it is RUNNING",
@@ -242,7 +350,7 @@ def build_migration_plan(*, config: Config, old: PairInput, new: PairInput, scen
         if name == "rollback":
             # the rollback re-applies the old variant's render, already written by the install
             steps += [dataclasses.replace(s, phase=f"rollback:{s.phase}") for s in pair.steps
-                      if s.phase in ("cluster-scoped", "overlay", "readiness")]
+                      if s.phase in MOVE_PHASES[1:] and s.action != "note"]
             steps += _rollback_profile_sync(config, source, target, install, options, files)
         else:
             steps += _move_steps(config, source, target, install, options, name, files)
@@ -257,6 +365,10 @@ def build_migration_plan(*, config: Config, old: PairInput, new: PairInput, scen
                            f"(new runs must pass; bundles in migration/{name}/)", run_timeout * len(names),
                            name="run-scenarios", stage=name, move=name, variant=target.variant.name,
                            scenarios=names))
+        steps.append(_step(pair.key, cluster, f"{name}:verify", f"prove the {target.variant.name} driver mode is "
+                           f"live: every new run's Workflow calls the driver through `{template}:` templates and "
+                           f"Argo ran them as {node_type} nodes", 120, name="driver-mode", move=name,
+                           variant=target.variant.name, template=template, node_type=node_type))
         steps.append(_step(pair.key, cluster, f"{name}:verify", f"look up the {len(move.orphans)} object(s) "
                            f"{source.variant.name} leaves behind (predicted by harness.orphans)", 120,
                            name="orphans", move=name, variant=target.variant.name))
@@ -293,7 +405,8 @@ def new_record(plan: MigrationPlan) -> dict[str, Any]:
             "variants": list(plan.variants), "rollback": plan.rollback, "status": "partial",
             "reason": "not finished", "runs": [],
             "moves": [{"name": m.name, "from": m.from_variant, "to": m.to_variant, "before": {}, "after": {},
-                       "in_flight": {}, "new_runs": [], "orphans": []} for m in plan.moves]}
+                       "in_flight": {}, "new_runs": [], "orphans": [],
+                       "driver_mode": {"expected": dict(m.transport), "runs": []}} for m in plan.moves]}
 
 
 def validate_record(data: dict[str, Any]) -> None:
@@ -338,6 +451,7 @@ def verdict(record: dict[str, Any]) -> list[Finding]:
         findings += _old_run_findings(move, mode, variants)
         findings += _in_flight_findings(move, mode, variants)
         findings += _new_run_findings(move, mode, variants)
+        findings += _driver_mode_findings(move, mode, variants)
         findings += _orphan_findings(move, mode, variants)
     return findings
 
@@ -415,12 +529,71 @@ def _new_run_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]
     return out
 
 
+def driver_transport(workflow: dict[str, Any]) -> dict[str, Any]:
+    """How a live run's Workflow called the KFP driver: the transport of each driver template (how the
+    apiserver compiled the run) and the Argo types of the driver nodes that ran (how it executed)."""
+    templates = {i.template: i.transport for i in driver_invocations(workflow)}
+    nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
+    executed = {"Pod", "Plugin", "HTTP"}  # a Retry/Skipped wrapper of a driver node is not a transport
+    return {"workflow": (workflow.get("metadata") or {}).get("name", ""), "templates": dict(sorted(templates.items())),
+            "node_types": sorted({n.get("type", "") for n in nodes
+                                  if n.get("templateName") in templates and n.get("type") in executed})}
+
+
+def _driver_mode_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]) -> list[Finding]:
+    """A move passes only if the runs made after it call the driver the target variant's way: a new run that
+    still compiles to the old transport means the old apiserver (or the same build) is what answered."""
+    fid = "migration.driver-mode"
+    mode_record = move.get("driver_mode") or {}
+    expected = mode_record.get("expected") or {}
+    runs = mode_record.get("runs") or []
+    subject = f"{move['name']}: driver mode of new runs on {move['to']}"
+    if not runs:
+        if not any(r.get("run_id") for r in move.get("new_runs") or []):
+            return [_not_verified(fid, mode, variants, subject, f"no run was submitted after the {move['name']}")]
+        return [Finding(fid, Severity.ERROR, "migration", mode, variants, subject,
+                        f"the {move['to']} driver mode is not proven: no new run's Workflow was read", {"move": move["name"]})]
+    out = []
+    want_template, want_node = expected.get("template", ""), expected.get("node_type", "")
+    for run in runs:
+        run_subject = f"KFP run {run.get('run_id') or '?'} ({run.get('scenario', 'run')}, after {move['name']})"
+        evidence = {"move": move["name"], "expected": expected, **run}
+        templates = set((run.get("templates") or {}).values())
+        nodes = set(run.get("node_types") or [])
+        if run.get("error"):
+            problem = f"its Workflow could not be read: {run['error']}"
+        elif templates != {want_template}:
+            got = ", ".join(f"{name}: {kind}" for name, kind in sorted((run.get("templates") or {}).items()))
+            problem = f"it was compiled with driver templates {got or '(none found)'}, not `{want_template}:`"
+        elif nodes != {want_node}:
+            problem = f"its driver nodes ran as {', '.join(sorted(nodes)) or '(none)'}, not {want_node}"
+        else:
+            out.append(Finding(fid, Severity.INFO, "migration", mode, variants, run_subject,
+                               f"the {move['to']} driver mode is live: `{want_template}:` driver templates ran as "
+                               f"{want_node} nodes", evidence))
+            continue
+        out.append(Finding(fid, Severity.ERROR, "migration", mode, variants, run_subject,
+                           f"after the {move['name']} to {move['to']} a new run does not use its driver mode: {problem}",
+                           evidence))
+    return out
+
+
 def _orphan_findings(move: dict[str, Any], mode: str, variants: tuple[str, str]) -> list[Finding]:
     out = []
     for orphan in move.get("orphans") or []:
-        evidence = {"move": move["name"], **{k: orphan[k] for k in ("origin", "cleanup") if k in orphan}}
+        evidence = {"move": move["name"], **{k: orphan[k] for k in ("origin", "cleanup", "fate") if k in orphan}}
         subject = orphan["subject"]
-        if orphan.get("exists") is True:
+        by_sync = orphan.get("fate") == DELETED_BY_SYNC
+        if orphan.get("exists") is True and by_sync:
+            out.append(Finding("migration.orphan", Severity.WARNING, "migration", mode, variants, subject,
+                               f"still in the cluster after the {move['name']} to {move['to']}: metacontroller deletes "
+                               "a profile attachment the new sync.py no longer returns, so the profile sync did not "
+                               "run or this object was not its attachment", evidence))
+        elif orphan.get("exists") is False and by_sync:
+            out.append(Finding("migration.orphan-removed", Severity.INFO, "migration", mode, variants, subject,
+                               f"removed by the {move['to']} profile sync (metacontroller deletes the attachments "
+                               "sync.py no longer returns), as predicted", evidence))
+        elif orphan.get("exists") is True:
             out.append(Finding("migration.orphan", Severity.WARNING, "migration", mode, variants, subject,
                                f"still in the cluster after the {move['name']} to {move['to']}, which does not "
                                f"manage it ({orphan.get('origin')})", evidence))

@@ -25,21 +25,21 @@ from harness.errors import HarnessError
 from harness.install import RUNNABLE
 from harness.kube import ARGO_WORKFLOWS, Kube
 from harness.live import LiveOptions, LiveSession, signals_as_exceptions
-from harness.migration import MigrationPlan, new_record, run_record, validate_record, verdict
+from harness.migration import (
+    MigrationPlan,
+    driver_transport,
+    new_record,
+    plural,
+    run_record,
+    validate_record,
+    verdict,
+)
 from harness.models import Finding, Scenario
 from harness.plan import PlanStep
 from harness.proc import Runner
 from harness.redact import redact_value
 from harness.runs import RunContext, run_scenario, wait_for_run
 from harness.wait import Status, WaitTimeout, wait_for
-
-
-def plural(kind: str) -> str:
-    """Kubernetes' plural for the built-in kinds orphans have (ConfigMap, Role, NetworkPolicy...)."""
-    lower = kind.lower()
-    if lower.endswith("y"):
-        return lower[:-1] + "ies"
-    return lower + ("es" if lower.endswith("s") else "s")
 
 
 @dataclass
@@ -127,6 +127,9 @@ class MigrationRun:
         if name == "orphans":
             self._move(spec["move"])["orphans"] = self._lookup_orphans(spec["move"], kube)
             return
+        if name == "driver-mode":
+            self._move(spec["move"])["driver_mode"]["runs"] = self._driver_modes(spec["move"], kube)
+            return
         with connect(handle, self.mode, kube, renders=self._renders(spec["variant"]), runner=self.runner) as kfp:
             ctx = self._context(handle, kube, kfp, spec["variant"])
             if name == "run-scenarios":
@@ -213,11 +216,31 @@ class MigrationRun:
         tasks, _drivers = nodes_to_records(workflows[0], {})
         return {t["path"]: t["outputs"] for t in tasks if t.get("outputs")}
 
+    def _driver_modes(self, move_name: str, kube: Kube) -> list[dict[str, Any]]:
+        """Each new run's live Workflow (KFP labels it `pipeline/runid`: kubeflow/pipelines 81fc181b1
+        backend/src/apiserver/resource/resource_manager.go:1611), reduced to how it called the driver."""
+        found = []
+        for run in self._move(move_name)["new_runs"]:
+            if not run.get("run_id"):
+                continue
+            entry: dict[str, Any] = {"run_id": run["run_id"], "scenario": run["scenario"]}
+            try:
+                workflows = kube.list(*ARGO_WORKFLOWS, self.mode.user_namespace,
+                                      label_selector=f"pipeline/runid={run['run_id']}")
+            except HarnessError as exc:
+                workflows, entry["error"] = [], exc.line()
+            if workflows:
+                entry.update(driver_transport(workflows[0]))
+            elif "error" not in entry:
+                entry["error"] = f"no Workflow labelled pipeline/runid={run['run_id']} in {self.mode.user_namespace}"
+            found.append(entry)
+        return found
+
     def _lookup_orphans(self, move_name: str, kube: Kube) -> list[dict[str, Any]]:
         move = next(m for m in self.plan.moves if m.name == move_name)
         found = []
         for orphan in move.orphans:
-            entry = {k: orphan[k] for k in ("subject", "kind", "namespace", "name", "origin", "cleanup")}
+            entry = {k: orphan[k] for k in ("subject", "kind", "namespace", "name", "origin", "cleanup", "fate")}
             api_version = orphan["api_version"] or ("v1" if not orphan["group"] else "")
             try:
                 obj = kube.find(api_version, plural(orphan["kind"]), orphan["name"], orphan["namespace"] or None)

@@ -33,8 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--plan", action="store_true", help="print the migration plan; run nothing")
     parser.add_argument("--plan-format", choices=("text", "json"), default="text")
     add_source_args(parser)
-    add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch (needed for both "
-                                               "variants)")
+    clusters = add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch (needed "
+                                                          "for both variants)")
+    clusters.add_argument("--local-tag", default="", metavar="TEMPLATE",
+                          help="tag of your local builds under the registry prefix (default '{variant}', as "
+                               "`kfp-conformance images build --tag <variant>` makes them): both variants push to "
+                               "one registry, and a move between two identical builds would change nothing")
     parser.set_defaults(func=run)
 
 
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     check_movable(catalogue.variant(args.old), catalogue.variant(args.new))  # before any source is resolved
     selection = resolve_selection(argparse.Namespace(**{**vars(args), "variant": [args.old, args.new],
                                                         "mode": [args.mode]}))
-    options = live_options(args, [args.old, args.new])
+    options = live_options(args, [args.old, args.new], local_tag=args.local_tag)
     _provider, existing = existing_handle(options)
     pairs = {p.variant.name: p for p in pair_inputs(selection)}
     kept = [Scenario(name, "catalogue", f"pipelines/{name}.yaml") for name in (args.scenario or DEFAULT_SCENARIOS)]
@@ -66,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from harness.migrationlive import MigrationRun, compiled_scenarios
 
     runner = live_runner()
+    if existing is not None:
+        from harness.commands.common import check_reachable
+
+        check_reachable(existing)
     if args.provider == "kind":
         check_docker(runner)
         runner.which("kind")
