@@ -1,8 +1,11 @@
 """Static migration check: what `kubectl apply` of one variant's render over another leaves behind.
 
 `kubectl apply` (without `--prune`) creates and updates, never deletes. So every object of the old
-install that the new render does not contain stays in the cluster (`migration.orphan`), including the
-per-profile-namespace objects the old variant's profile controller created in multi-user mode. Objects
+install that the new render does not contain stays in the cluster (`migration.orphan`). The
+per-profile-namespace objects the old variant's profile controller created in multi-user mode are listed too,
+but they only stay until the new controller's next sync: metacontroller deletes the attachments a sync no
+longer returns (metacontroller v4.11.22 `pkg/controller/common/manage_children.go`); the live migration
+triggers that sync and checks their fate (`harness.migration`). Objects
 in both renders whose immutable fields differ make the apply itself fail (`migration.apply-conflict`).
 """
 
