@@ -3,7 +3,8 @@
 Every apply is server-side with `--force-conflicts`: the Argo and cert-manager CRDs exceed the 256 KiB
 `last-applied-configuration` annotation that client-side apply writes, and a re-install over a kept
 cluster must win over the previous field manager (KFP's deploy script relies on plain `apply` because its
-CI clusters are always fresh). Waits run with the plan's per-step timeouts. When a wait fails, the pods,
+CI clusters are always fresh). A step with `attempts` > 1 is tried again after its pause, as KFP CI runs its
+deploy script under a retry of 2 attempts. Waits run with the plan's per-step timeouts. When a wait fails, the pods,
 events, `describe` and logs of what is not ready are written to `diagnostics/<pair>/<step>/` (redacted),
 and a `ClusterError` names the resource and that directory.
 """
@@ -12,18 +13,20 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cluster.base import ClusterHandle
-from harness.errors import ClusterError, CommandFailedError, CommandTimeoutError
+from harness.errors import ClusterError, CommandFailedError, CommandTimeoutError, HarnessError
 from harness.plan import PlanStep
 from harness.proc import Runner
 from harness.redact import redact
-from harness.wait import WaitImpossible, WaitTimeout, object_exists, pods_ready, wait_for
+from harness.wait import WaitImpossible, WaitTimeout, object_exists, pods_calm, pods_ready, wait_for
 
-RUNNABLE = ("command", "apply", "wait", "condition")
+RUNNABLE = ("refuse", "command", "apply", "wait", "condition")
+DEFAULT_INTERVAL = 2.0  # seconds between polls of a condition that names no interval
 INSTALL_PHASES = ("registry", "images", "prerequisites", "cluster-scoped", "overlay", "readiness", "profile")
 # Slack on top of a kubectl `--timeout`, so kubectl reports the timeout itself (with the resource name).
 SLACK = 30
@@ -34,7 +37,9 @@ class Installer:
     runner: Runner
     out_dir: Path
     progress: Callable[[str], None] = lambda _line: None
-    poll_interval: float = 2.0
+    # None: each condition's own interval (the calm readiness poll is 10 s like KFP's) and each retry's pause;
+    # a number replaces both (tests).
+    poll_interval: float | None = None
     diagnostics_timeout: int = 60
     secrets: list[str] = field(default_factory=list)
     clusters: dict[str, ClusterHandle] = field(default_factory=dict)  # by name: kubectl for steps without argv
@@ -46,17 +51,26 @@ class Installer:
                 self.run_step(step, number)
 
     def run_step(self, step: PlanStep, number: int = 0) -> None:
+        if step.action == "refuse":
+            raise HarnessError(step.description, step.condition.get("fix", ""))
         if step.action == "condition":
             self._condition(step, number)
             return
-        try:
-            result = self.runner.run(list(step.argv), timeout=step.timeout + SLACK, cwd=self.out_dir, check=False)
-        except CommandTimeoutError as exc:
-            if step.action == "wait":
-                self._not_ready(step, number, exc.problem, ())
-            raise
-        if result.returncode == 0 or any(t in result.stderr for t in step.tolerate):
-            return
+        for attempt in range(1, max(step.attempts, 1) + 1):
+            try:
+                result = self.runner.run(list(step.argv), timeout=step.timeout + SLACK, cwd=self.out_dir,
+                                         check=False)
+            except CommandTimeoutError as exc:
+                if step.action == "wait":
+                    self._not_ready(step, number, exc.problem, ())
+                raise
+            if result.returncode == 0 or any(t in result.stderr for t in step.tolerate):
+                return
+            if attempt < step.attempts:
+                tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+                pause = step.pause if self.poll_interval is None else self.poll_interval
+                self.progress(f"  attempt {attempt} failed ({redact(tail, self.secrets)}); trying again in {pause:g}s")
+                time.sleep(pause)
         if step.action == "wait":
             tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
             self._not_ready(step, number, redact(tail, self.secrets), ())
@@ -69,13 +83,16 @@ class Installer:
         kubectl = _kubectl_prefix(step.argv) or self._kubectl_for(step)
         spec = step.condition
         if spec["name"] == "pods-ready":
-            check = pods_ready(self.runner, kubectl, spec["namespace"], spec.get("skip", ()))
+            check = pods_ready(self.runner, kubectl, spec["namespace"], spec.get("skip", ()), spec.get("selector", ""))
+        elif spec["name"] == "pods-calm":
+            check = pods_calm(self.runner, kubectl, spec["namespace"], spec.get("skip", ()), spec["polls"])
         elif spec["name"] == "object-exists":
             check = object_exists(self.runner, kubectl, spec["kind"], spec["object"], spec["namespace"])
         else:
             raise ClusterError(f"unknown wait condition {spec['name']!r} in the plan", "regenerate the plan")
         try:
-            wait_for(step.target or spec["name"], check, step.timeout, interval=self.poll_interval,
+            interval = self.poll_interval if self.poll_interval is not None else spec.get("interval", DEFAULT_INTERVAL)
+            wait_for(step.target or spec["name"], check, step.timeout, interval=interval,
                      progress=lambda line: self.progress("  " + line))
         except WaitTimeout as exc:
             self._not_ready(step, number, f"not ready after {step.timeout}s: {exc.last.line}", exc.last.pending)

@@ -4,8 +4,10 @@ Nothing here runs a command or touches a cluster. Every step carries its argv (o
 applies, with a digest) and its effective timeout; `harness.install` executes exactly these steps, so the
 plan printed by `kfp-conformance run --plan` is what a run does. Paths are relative to the run's out dir
 (commands run with it as the working directory) and no times or temp paths appear, so plans are golden-
-testable. Install order follows KFP CI (kfp-variants.md §1-§2): prerequisites, cluster-scoped resources,
-the mode's overlay, readiness, then the multi-user test profile.
+testable. Install order follows KFP CI (`.github/resources/scripts/deploy-kfp.sh`, kubeflow/pipelines@81fc181b1,
+the same in both PoC branches): cluster-scoped resources first (they create Namespace `kubeflow`, which the
+kubeflow/manifests Profile controller overlay deletes from its own render), then the mode's prerequisites,
+the overlay, readiness, then the tree's multi-user test files.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import yaml
 from harness.cluster.base import ClusterHandle, cluster_labels, cluster_name
 from harness.cluster.images import override_images, referenced_images
 from harness.cluster.kind import KindProvider, kind_config
+from harness.cluster.prerequisites import Fetched
 from harness.cluster.settings import LiveSettings
 from harness.config import Config
 from harness.errors import ConfigError, HarnessError
@@ -57,6 +60,8 @@ class PlanStep:
     namespace: str = ""
     tolerate: tuple[str, ...] = ()  # stderr fragments that still mean success ("already in use")
     condition: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0  # >1: a failed command is tried again after `pause` seconds (KFP CI retries its deploy once)
+    pause: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -76,6 +81,7 @@ class PairInput:
     overlay: list[dict[str, Any]]
     render_digests: dict[str, str]  # {"cluster-scoped": digest, "overlay": digest}
     tree_files: dict[str, str] = field(default_factory=dict)  # path in the tree -> text (e.g. metacontroller CRD)
+    fetched: dict[str, Fetched] = field(default_factory=dict)  # prerequisite URL -> its copy in the offline mirror
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,13 @@ class PlanOptions:
     images: dict[str, dict[str, str]] = field(default_factory=dict)  # variant -> {repository: new ref}
     driver_images: dict[str, str] = field(default_factory=dict)  # variant -> ref
     existing: ClusterHandle | None = None  # provider=existing: the user's kubeconfig and context
-    # Tag for locally built images under the registry prefix, e.g. "{variant}": every variant's clusters
-    # share one registry, so builds of several variants must not all be `kind-registry:5000/<app>:latest`.
+    # Tag for locally built images under the registry prefix; "" means DEFAULT_LOCAL_TAG. Every CI overlay maps
+    # its images to `kind-registry:5000/<app>:latest`, and every cluster on a host shares one registry, so
+    # without a per-variant tag two variants would silently run one build. "latest" opts out.
     local_tag: str = ""
+
+
+DEFAULT_LOCAL_TAG = "{variant}"
 
 
 @dataclass
@@ -104,6 +114,7 @@ class PairPlan:
     steps: list[PlanStep]
     install_digest: str = ""
     local_images: list[str] = field(default_factory=list)  # pushed from local Docker to the kind registry
+    refusal: tuple[str, str] = ("", "")  # (problem, fix): why this pair cannot install; refused before any cluster
 
     @property
     def key(self) -> str:
@@ -113,9 +124,11 @@ class PairPlan:
         return [s for s in self.steps if s.phase in phases]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pair": self.key, "variant": self.variant, "mode": self.mode, "cluster": self.cluster.to_dict(),
+        data = {"pair": self.key, "variant": self.variant, "mode": self.mode, "cluster": self.cluster.to_dict(),
                 "source": self.source, "renders": self.renders, "install_digest": self.install_digest,
-                "image_changes": self.image_changes, "local_images": self.local_images, "steps": [s.to_dict() for s in self.steps]}
+                "image_changes": self.image_changes, "local_images": self.local_images,
+                "steps": [s.to_dict() for s in self.steps]}
+        return data | ({"refusal": list(self.refusal)} if self.refusal[0] else {})
 
 
 @dataclass
@@ -166,18 +179,34 @@ class _PairBuilder:
         self.files[path] = text
         return path
 
-    def apply_file(self, phase: str, name: str, manifests: list[dict[str, Any]], what: str, timeout: int) -> None:
-        text = dump_manifests(manifests)
-        path = self.file(name, text)
-        self.add(phase, "apply", f"apply {what} ({len(manifests)} objects)",
-                 argv=[*self.kubectl, "apply", "--server-side", "--force-conflicts",
-                       f"--field-manager={FIELD_MANAGER}", "-f", path],
-                 manifest=path, digest=digest_text(text), objects=len(manifests), timeout=timeout)
+    def _apply_argv(self, flag: str, target: str) -> list[str]:
+        return [*self.kubectl, "apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+                flag, target]
 
-    def apply_remote(self, phase: str, flag: str, url: str, what: str, timeout: int) -> None:
-        self.add(phase, "apply", f"apply {what} (online)",
-                 argv=[*self.kubectl, "apply", "--server-side", "--force-conflicts",
-                       f"--field-manager={FIELD_MANAGER}", flag, url], timeout=timeout)
+    def _retry(self) -> dict[str, int]:
+        """Install applies are tried `install_attempts` times, like KFP CI's retried deploy-kfp.sh."""
+        s = self.settings
+        return {"attempts": s.install_attempts, "pause": s.timeout("retry-pause")} if s.install_attempts > 1 else {}
+
+    def apply_file(self, phase: str, name: str, manifests: list[dict[str, Any]], what: str, timeout: int,
+                   text: str | None = None) -> None:
+        """Apply `manifests` (written as YAML), or `text` verbatim (a file of the tree, a mirrored render)."""
+        text = dump_manifests(manifests) if text is None else text
+        path = self.file(name, text)
+        self.add(phase, "apply", f"apply {what} ({len(manifests)} objects)", argv=self._apply_argv("-f", path),
+                 manifest=path, digest=digest_text(text), objects=len(manifests), timeout=timeout, **self._retry())
+
+    def apply_url(self, phase: str, flag: str, url: str, fetched: dict[str, Fetched], name: str, what: str,
+                  timeout: int) -> list[dict[str, Any]]:
+        """A prerequisite URL: its offline-mirror copy when there is one (applied as a file), else online."""
+        copy = fetched.get(url)
+        if copy is None:
+            self.add(phase, "apply", f"apply {what} (online)", argv=self._apply_argv(flag, url), timeout=timeout,
+                     **self._retry())
+            return []
+        manifests = [d for d in yaml.safe_load_all(copy.text) if isinstance(d, dict)]
+        self.apply_file(phase, name, manifests, f"{what} (offline mirror {copy.mirror_path})", timeout, copy.text)
+        return manifests
 
     def wait_crds(self, phase: str, crds: list[str], timeout: int) -> None:
         if crds:
@@ -191,6 +220,14 @@ class _PairBuilder:
                  argv=[*self.kubectl, "wait", "--for=condition=Available", "deployment", "--all", "-n", namespace,
                        f"--timeout={timeout}s"],
                  timeout=timeout, target=f"deployment/{namespace}/*", namespace=namespace)
+
+    def wait_pods(self, phase: str, namespace: str, what: str, timeout: int, selector: str = "") -> None:
+        """Pods Ready, polled (a `kubectl wait pods --all` right after an apply fails on "no matching resources"
+        before the controllers have made any pod)."""
+        which = f"pods -l {selector}" if selector else "every pod"
+        self.add(phase, "condition", f"wait for {which} in {namespace} Ready ({what})", timeout=timeout,
+                 target=f"pods/{namespace}", namespace=namespace,
+                 condition={"name": "pods-ready", "namespace": namespace, "selector": selector})
 
     def rollout(self, phase: str, kind: str, namespace: str, name: str, timeout: int) -> None:
         self.add(phase, "wait", f"wait for {kind} {namespace}/{name} rolled out",
@@ -206,17 +243,27 @@ def _crd_names(manifests: list[dict[str, Any]]) -> list[str]:
 # -- prerequisites: mode data names them, these functions say how each is installed -------------------
 def _cert_manager(b: _PairBuilder, pair: PairInput) -> None:
     s = b.settings
-    b.apply_remote("prerequisites", "-f", s.cert_manager_url, "cert-manager", s.timeout("prerequisites"))
-    b.wait_all_available("prerequisites", "cert-manager", "cert-manager and its webhook", s.timeout("webhooks"))
+    applied = b.apply_url("prerequisites", "-f", s.cert_manager_url, pair.fetched, "cert-manager.yaml",
+                          "cert-manager", s.timeout("prerequisites"))
+    b.wait_crds("prerequisites", _crd_names(applied), s.timeout("crds"))
+    b.wait_all_available("prerequisites", "cert-manager", "cert-manager, its cainjector and webhook",
+                         s.timeout("webhooks"))
+    # backend/Makefile install-cert-manager@81fc181b1 then waits for the pods Ready: an Available webhook
+    # Deployment can still refuse Certificates until its pod serves (the overlay apply is retried too).
+    b.wait_pods("prerequisites", "cert-manager", "like KFP's `make install-cert-manager`", s.timeout("webhooks"),
+                "app.kubernetes.io/instance=cert-manager")
 
 
 def _istio(b: _PairBuilder, pair: PairInput) -> None:
     s = b.settings
     for template in s.istio_kustomizations:
         url = s.url(template)
-        b.apply_remote("prerequisites", "-k", url, "Istio " + url.split("/common/istio/")[-1].split("?")[0],
-                       s.timeout("prerequisites"))
-    b.wait_all_available("prerequisites", "istio-system", "istiod and its webhook", s.timeout("webhooks"))
+        part = url.split("/common/istio/")[-1].split("?")[0]
+        applied = b.apply_url("prerequisites", "-k", url, pair.fetched, f"{part.replace('/', '-')}.yaml",
+                              "Istio " + part, s.timeout("prerequisites"))
+        b.wait_crds("prerequisites", _crd_names(applied), s.timeout("crds"))
+    # deploy-kfp.sh@81fc181b1: kubectl wait --for=condition=Ready pods --all -n istio-system
+    b.wait_pods("prerequisites", "istio-system", "istiod and its webhook, like KFP CI", s.timeout("webhooks"))
 
 
 def _metacontroller_crd(b: _PairBuilder, pair: PairInput) -> None:
@@ -227,34 +274,64 @@ def _metacontroller_crd(b: _PairBuilder, pair: PairInput) -> None:
                           "point live.metacontroller_crd at the CRD file inside the KFP tree")
     manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     b.apply_file("prerequisites", "metacontroller-crd.yaml", manifests,
-                 f"metacontroller CRD from the tree ({s.metacontroller_crd})", s.timeout("apply"))
+                 f"metacontroller CRD from the tree ({s.metacontroller_crd})", s.timeout("apply"), text)
     b.wait_crds("prerequisites", _crd_names(manifests), s.timeout("crds"))
 
 
 def _profile_controller(b: _PairBuilder, pair: PairInput) -> None:
     s = b.settings
-    b.apply_remote("prerequisites", "-k", s.url(s.profile_controller_kustomization), "Kubeflow Profile controller",
-                   s.timeout("prerequisites"))
-    b.wait_all_available("prerequisites", s.namespace, "Profile controller", s.timeout("webhooks"))
+    applied = b.apply_url("prerequisites", "-k", s.url(s.profile_controller_kustomization), pair.fetched,
+                          "profile-controller.yaml", "Kubeflow Profile controller", s.timeout("prerequisites"))
+    b.wait_crds("prerequisites", _crd_names(applied), s.timeout("crds"))
+    # deploy-kfp.sh@81fc181b1: kubectl -n kubeflow wait --for=condition=Ready pods -l app.kubernetes.io/name=profile-controller
+    b.wait_pods("prerequisites", s.namespace, "the Profile controller, like KFP CI", s.timeout("webhooks"),
+                "app.kubernetes.io/name=profile-controller")
 
 
 def _test_profile(b: _PairBuilder, pair: PairInput, run_id: str) -> None:
-    """Runs after KFP is ready (the profile controller and KFP's sync hook must both be up)."""
+    """Runs after KFP is ready (the profile controller and KFP's sync hook must both be up). Applies the tree's own
+    test_data/kubernetes files in KFP CI's order; only a tree without any of them gets the harness template."""
     s = b.settings
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
-                             autoescape=False, keep_trailing_newline=True)
-    text = env.get_template("multi-user-test-profile.yaml.j2").render(
-        namespace=s.profile_namespace, owner=s.profile_owner, kfp_namespace=s.namespace, labels=cluster_labels(run_id))
-    manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    b.apply_file("profile", "test-profile.yaml", manifests,
-                 f"test profile {s.profile_namespace} (owner {s.profile_owner}), kubeflow-edit, NetworkPolicy",
-                 s.timeout("apply"))
+    present = [path for path in s.test_profile_files if path in pair.tree_files]
+    if present:
+        for path in present:
+            text = pair.tree_files[path]
+            manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+            _check_profile_namespace(path, manifests, pair, s)
+            b.apply_file("profile", path, manifests, f"{path} from the {pair.variant.name} tree", s.timeout("apply"),
+                         text)
+        missing = [path for path in s.test_profile_files if path not in pair.tree_files]
+        if missing:
+            b.add("profile", "note", f"not applied: the {pair.variant.name} tree has no {', '.join(missing)} "
+                  "(its CI applies only the files it has)")
+    else:
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
+                                 autoescape=False, keep_trailing_newline=True)
+        text = env.get_template("multi-user-test-profile.yaml.j2").render(
+            namespace=s.profile_namespace, owner=s.profile_owner, kfp_namespace=s.namespace,
+            labels=cluster_labels(run_id))
+        manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        b.apply_file("profile", "test-profile.yaml", manifests,
+                     f"FALLBACK harness/data/multi-user-test-profile.yaml.j2: the {pair.variant.name} tree has none of "
+                     f"{', '.join(s.test_profile_files)} (test profile {s.profile_namespace}, owner {s.profile_owner})",
+                     s.timeout("apply"))
     b.add("profile", "condition", f"wait for Secret {s.profile_namespace}/mlpipeline-minio-artifact "
           "(the profile controller and KFP's sync hook made the namespace usable)",
           timeout=s.timeout("profile"), target=f"secret/{s.profile_namespace}/mlpipeline-minio-artifact",
           namespace=s.profile_namespace,
           condition={"name": "object-exists", "kind": "secret", "object": "mlpipeline-minio-artifact",
                      "namespace": s.profile_namespace})
+
+
+def _check_profile_namespace(path: str, manifests: list[dict[str, Any]], pair: PairInput, s: LiveSettings) -> None:
+    """The tree's Profile names the namespace every later step uses; a different setting would wait forever."""
+    profiles = [(o.get("metadata") or {}).get("name", "") for o in manifests if o.get("kind") == "Profile"]
+    wrong = [n for n in (s.profile_namespace, pair.mode.user_namespace) if profiles and n not in profiles]
+    if wrong:
+        raise ConfigError("live.test_profile.namespace", f"{wrong[0]} is not the Profile {', '.join(profiles)} "
+                          f"that the {pair.variant.name} tree's {path} creates",
+                          f"set live.test_profile.namespace and the {pair.mode.name} mode's user_namespace to "
+                          f"{profiles[0]}")
 
 
 PREREQUISITES: dict[str, Callable[[_PairBuilder, PairInput], None]] = {
@@ -271,8 +348,22 @@ def driver_repositories(variant: Variant, settings: LiveSettings) -> dict[str, s
     return {variant.driver.image: "", settings.registry.prefix + "driver": ""}
 
 
-def image_overrides(variant: Variant, settings: LiveSettings, options: PlanOptions) -> dict[str, str]:
-    """repository -> new reference for one variant: config `images:`, --image, then --driver-image."""
+def local_tag(options: PlanOptions, variant: str, mode: str) -> str:
+    """The tag of `variant`'s local builds under the registry prefix (per variant unless --local-tag says else)."""
+    template = options.local_tag or DEFAULT_LOCAL_TAG
+    try:
+        return template.format(variant=variant, mode=mode)
+    except (KeyError, IndexError, ValueError):
+        raise HarnessError(f"--local-tag {template!r} is not a valid template",
+                           "use text with {variant} and/or {mode}, e.g. --local-tag '{variant}'") from None
+
+
+def image_overrides(variant: Variant, settings: LiveSettings, options: PlanOptions,
+                    manifests: list[dict[str, Any]] | None = None, mode: str = "") -> dict[str, str]:
+    """repository -> new reference for one variant: config `images:`, --image, --driver-image, then (given the
+    manifests it installs) a per-variant tag for every image under the local registry prefix that nothing above
+    set. The registry is shared by every cluster of the host (kind provider), so two variants meet there in any
+    run or migration; with provider existing only an explicit --local-tag retags."""
     overrides: dict[str, str] = {}
     for override in variant.images:
         if override.new_name or override.new_tag:
@@ -281,6 +372,12 @@ def image_overrides(variant: Variant, settings: LiveSettings, options: PlanOptio
     driver = options.driver_images.get(variant.name)
     if driver:
         overrides.update({repo: driver for repo in driver_repositories(variant, settings)})
+    if manifests and settings.registry.enabled and (options.provider == "kind" or options.local_tag):
+        tag = local_tag(options, variant.name, mode)
+        for image in referenced_images(manifests):
+            repo = split_image(image)[0]
+            if repo.startswith(settings.registry.prefix):
+                overrides.setdefault(repo, f"{repo}:{tag}")
     return overrides
 
 
@@ -331,15 +428,35 @@ def _needs_component_image(scenarios: list[Scenario]) -> bool:
 
 
 def _preflight(plans: list[PairPlan], options: PlanOptions, settings: LiveSettings) -> list[PlanStep]:
-    """Checks run before any cluster exists: the local images the registry will serve must be built."""
+    """Checks run before any cluster exists: no pair is known to be uninstallable, and the local images the
+    registry will serve are built."""
+    steps = [PlanStep(p.key, p.cluster.name, "preflight", "refuse", p.refusal[0], condition={"fix": p.refusal[1]})
+             for p in plans if p.refusal[0]]
     if options.provider != "kind" or not settings.registry.enabled:
-        return []
+        return steps
     local = sorted({image for p in plans for image in p.local_images})
     if not local:
-        return []
-    return [PlanStep("", "", "preflight", "command",
-                     f"check {len(local)} locally built image(s) exist before creating anything",
-                     argv=("docker", "image", "inspect", "--format", "{{.Id}}", *local), timeout=120)]
+        return steps
+    return [*steps, PlanStep("", "", "preflight", "command",
+                             f"check {len(local)} locally built image(s) exist before creating anything (build "
+                             "each variant's with `kfp-conformance images build --tag <variant>`)",
+                             argv=("docker", "image", "inspect", "--format", "{{.Id}}", *local), timeout=120)]
+
+
+def placeholder_code(manifests: list[dict[str, Any]]) -> list[str]:
+    """ConfigMap keys holding a Python file without a single statement, like the `sync.py` of the shared data
+    trees: the multi-user profile controller runs `python /hooks/sync.py` from it, exits at once, and the
+    install then times out with no hint of why."""
+    found = []
+    for obj in manifests:
+        if obj.get("kind") != "ConfigMap":
+            continue
+        meta = obj.get("metadata") or {}
+        for key, value in (obj.get("data") or {}).items():
+            code = [line for line in str(value).splitlines() if line.strip() and not line.strip().startswith("#")]
+            if key.endswith(".py") and not code:
+                found.append(f"ConfigMap {meta.get('namespace', '')}/{meta.get('name', '')} key {key}")
+    return found
 
 
 def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions, settings: LiveSettings,
@@ -354,13 +471,7 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
         assert options.existing is not None
         handle = options.existing
     b = _PairBuilder(key, handle, settings, files)
-    overrides = image_overrides(variant, settings, options)
-    if options.local_tag and settings.registry.enabled:
-        tag = options.local_tag.format(variant=variant.name, mode=mode.name)
-        for image in referenced_images(pair.cluster_scoped + pair.overlay):
-            repo = split_image(image)[0]
-            if repo.startswith(settings.registry.prefix):
-                overrides.setdefault(repo, f"{repo}:{tag}")
+    overrides = image_overrides(variant, settings, options, pair.cluster_scoped + pair.overlay, mode.name)
     cluster_scoped, changes = override_images(pair.cluster_scoped, overrides)
     overlay, more = override_images(pair.overlay, overrides)
     changes = sorted(set(changes + more))
@@ -406,7 +517,13 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
             b.add("images", "note", f"{len(local)} image(s) under {settings.registry.prefix} must be pullable by "
                   "the existing cluster: " + ", ".join(local))
 
-    # -- install ------------------------------------------------------------------------------------------
+    # -- install, in deploy-kfp.sh's order (@81fc181b1; unchanged in both PoC branches) -----------------------
+    # Cluster-scoped resources come first: they create Namespace `kubeflow`, which the Profile controller and
+    # the metacontroller need, and the kubeflow/manifests Profile controller overlay deletes its own Namespace
+    # (applications/dashboard/upstream/profile-controller/overlays/kubeflow/patches/remove-namespace.yaml).
+    b.apply_file("cluster-scoped", "cluster-scoped.yaml", cluster_scoped,
+                 f"cluster-scoped resources ({mode.cluster_scoped})", settings.timeout("apply"))
+    b.wait_crds("cluster-scoped", _crd_names(cluster_scoped), settings.timeout("crds"))
     for name in mode.prerequisites:
         if name in POST_INSTALL:
             continue
@@ -414,9 +531,6 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
             raise ConfigError("modes", f"{mode.name}: unknown prerequisite {name!r}",
                               f"use one of {', '.join([*PREREQUISITES, *POST_INSTALL])}")
         PREREQUISITES[name](b, pair)
-    b.apply_file("cluster-scoped", "cluster-scoped.yaml", cluster_scoped,
-                 f"cluster-scoped resources ({mode.cluster_scoped})", settings.timeout("apply"))
-    b.wait_crds("cluster-scoped", _crd_names(cluster_scoped), settings.timeout("crds"))
     b.apply_file("overlay", "overlay.yaml", overlay, f"the {mode.name} overlay ({mode.ci_overlay})",
                  settings.timeout("apply"))
     overlay_crds = [n for n in _crd_names(overlay) if n not in _crd_names(cluster_scoped)]
@@ -426,10 +540,13 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
             meta = obj["metadata"]
             b.rollout("readiness", obj["kind"], meta.get("namespace") or settings.namespace, meta["name"],
                       settings.timeout("deployments"))
-    b.add("readiness", "condition", f"wait for pods in {settings.namespace} Ready (like KFP's wait_for_pods.py; "
-          f"skipping {', '.join(settings.readiness_skip)})", timeout=settings.timeout("pods"),
+    calm = settings.readiness_calm_polls
+    b.add("readiness", "condition", f"wait for pods in {settings.namespace} ready and unchanged over {calm} more "
+          f"polls {settings.readiness_calm_interval}s apart (KFP's wait_for_pods.py; skipping "
+          f"{', '.join(settings.readiness_skip)})", timeout=settings.timeout("pods"),
           target=f"pods/{settings.namespace}", namespace=settings.namespace,
-          condition={"name": "pods-ready", "namespace": settings.namespace, "skip": list(settings.readiness_skip)})
+          condition={"name": "pods-calm", "namespace": settings.namespace, "skip": list(settings.readiness_skip),
+                     "polls": calm, "interval": settings.readiness_calm_interval})
     if "test-profile" in mode.prerequisites:
         _test_profile(b, pair, options.run_id)
     install_digest = digest_text(json.dumps([s.to_dict() for s in b.steps], sort_keys=True)
@@ -454,8 +571,15 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
     else:
         b.add("cleanup", "note", "existing cluster: nothing is deleted")
     source = {"commit": pair.source.commit, "ref": pair.source.ref, "repository": pair.source.repository}
+    placeholders = placeholder_code(overlay)
+    refusal = ("", "")
+    if placeholders:
+        refusal = (f"{key}: {placeholders[0]} in the {mode.name} overlay is a placeholder without code, so the "
+                   "profile controller would exit at once and the install time out",
+                   f"use a full checkout of {variant.name}'s branch (--variant {variant.name}=PATH or a git URL@ref)"
+                   f", or drop --mode {mode.name}")
     return PairPlan(variant.name, mode.name, handle, source, dict(pair.render_digests), changes, b.steps,
-                    install_digest, local)
+                    install_digest, local, refusal)
 
 
 def _access_description(mode: Mode, overlay: list[dict[str, Any]], settings: LiveSettings) -> str:
@@ -483,6 +607,8 @@ def plan_text(plan: Plan) -> str:
         lines.append("")
     for pair in plan.pairs:
         src = pair.source
+        if pair.refusal[0]:
+            lines.append(f"REFUSED {pair.refusal[0]} ({pair.refusal[1]})")
         lines.append(f"{pair.key} on cluster {pair.cluster.name} (source {src['repository']}@{src['commit'][:9]}, "
                      f"renders {pair.renders.get('cluster-scoped', '')[:12]}/{pair.renders.get('overlay', '')[:12]}, "
                      f"install {pair.install_digest})")
@@ -496,7 +622,10 @@ def plan_text(plan: Plan) -> str:
 def _step_lines(steps: list[PlanStep]) -> list[str]:
     lines = []
     for number, step in enumerate(steps, 1):
-        timeout = f" (timeout {step.timeout}s)" if step.timeout else ""
+        extras = [f"timeout {step.timeout}s"] if step.timeout else []
+        if step.attempts > 1:
+            extras.append(f"{step.attempts} attempts {step.pause}s apart")
+        timeout = f" ({', '.join(extras)})" if extras else ""
         lines.append(f"  {number:2d}. [{step.phase}] {step.description}{timeout}")
         if step.argv:
             lines.append("      $ " + shlex.join(step.argv))

@@ -12,6 +12,7 @@ import fnmatch
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
@@ -89,15 +90,26 @@ def pod_problem(pod: dict) -> tuple[bool, str]:
     return ready, "" if ready else reason
 
 
-def pods_ready(runner: Runner, kubectl: Sequence[str], namespace: str, skip: Sequence[str]) -> Callable[[], Status]:
-    """KFP's wait_for_pods.py: every pod in the namespace Ready, skipping names matching `skip` globs."""
+def _list_pods(runner: Runner, kubectl: Sequence[str], namespace: str, skip: Sequence[str],
+               selector: str = "") -> tuple[list[dict] | None, str]:
+    args = ["get", "pods", "-n", namespace, *(["-l", selector] if selector else []), "-o", "json"]
+    data, error = _kubectl_json(runner, kubectl, args)
+    if data is None:
+        return None, f"cannot list pods: {error}"
+    return [p for p in data.get("items", [])
+            if not any(fnmatch.fnmatch(p["metadata"]["name"], pattern) for pattern in skip)], ""
+
+
+def pods_ready(runner: Runner, kubectl: Sequence[str], namespace: str, skip: Sequence[str],
+               selector: str = "") -> Callable[[], Status]:
+    """`kubectl wait --for=condition=Ready pods [--all | -l SELECTOR]` as KFP CI uses it for istio-system and the
+    profile controller, but polled: no pod yet is "not yet", never success or an error."""
+    where = f"{namespace} ({selector})" if selector else namespace
 
     def check() -> Status:
-        data, error = _kubectl_json(runner, kubectl, ["get", "pods", "-n", namespace, "-o", "json"])
-        if data is None:
-            return Status(False, f"cannot list pods: {error}")
-        pods = [p for p in data.get("items", [])
-                if not any(fnmatch.fnmatch(p["metadata"]["name"], pattern) for pattern in skip)]
+        pods, error = _list_pods(runner, kubectl, namespace, skip, selector)
+        if pods is None:
+            return Status(False, error)
         pending: list[str] = []
         impossible = ""
         for pod in pods:
@@ -107,11 +119,67 @@ def pods_ready(runner: Runner, kubectl: Sequence[str], namespace: str, skip: Seq
                 if reason in IMPOSSIBLE_REASONS:
                     impossible = f"pod {pod['metadata']['name']} is {reason}"
         if not pods:
-            return Status(False, f"no pods in {namespace} yet")
+            return Status(False, f"no pods in {where} yet")
         if pending:
             return Status(False, f"{len(pods) - len(pending)}/{len(pods)} pods ready; waiting for "
                           + ", ".join(sorted(pending)), tuple(sorted(pending)), impossible)
         return Status(True, f"{len(pods)}/{len(pods)} pods ready")
+
+    return check
+
+
+def ci_pod_status(pod: dict) -> tuple[str, int, int, tuple[str, ...]]:
+    """What wait_for_pods.py compares between polls (get_pod_statuses, kubeflow/pipelines@81fc181b1
+    .github/resources/scripts/kfp-readiness/wait_for_pods.py): phase, ready and total containers, and the
+    waiting reasons/messages."""
+    status = pod.get("status") or {}
+    containers = status.get("containerStatuses") or []
+    waiting = []
+    for cs in containers:
+        state = (cs.get("state") or {}).get("waiting")
+        if state is not None:
+            waiting.append(f"{cs.get('name')} - {state.get('reason')}" + (f": {state['message']}" if state.get("message") else ""))
+    return (status.get("phase", ""), sum(1 for cs in containers if cs.get("ready")), len(containers), tuple(waiting))
+
+
+def _ci_ready(status: tuple[str, int, int, tuple[str, ...]]) -> bool:
+    """wait_for_pods.py is_pod_ready: Succeeded, or Running with every container ready."""
+    phase, ready, total, _waiting = status
+    return phase == "Succeeded" or (phase == "Running" and ready == total)
+
+
+def pods_calm(runner: Runner, kubectl: Sequence[str], namespace: str, skip: Sequence[str],
+              polls: int) -> Callable[[], Status]:
+    """KFP's wait_for_pods.py check_pods: done when the statuses of every pod (skipping `skip` globs) are all
+    ready (Succeeded, or Running with every container ready) AND identical to the previous poll's for `polls`
+    polls in a row; any change (a restart, a new pod) starts the count again. Unlike upstream, an empty
+    namespace is not ready (upstream's all() of nothing is True; KFP's namespace is never empty when ready)."""
+    state: dict[str, Any] = {"previous": None, "stable": 0}
+
+    def check() -> Status:
+        pods, error = _list_pods(runner, kubectl, namespace, skip)
+        if pods is None:
+            state["previous"], state["stable"] = None, 0
+            return Status(False, error)
+        statuses = {p["metadata"]["name"]: ci_pod_status(p) for p in pods}
+        not_ready = sorted(f"{p['metadata']['name']} ({pod_problem(p)[1] or 'not all containers ready'})"
+                           for p in pods if not _ci_ready(statuses[p["metadata"]["name"]]))
+        impossible = next((f"pod {p['metadata']['name']} is {pod_problem(p)[1]}" for p in pods
+                           if pod_problem(p)[1] in IMPOSSIBLE_REASONS), "")
+        if statuses and not not_ready and statuses == state["previous"]:
+            state["stable"] += 1
+        else:
+            state["stable"] = 0
+        state["previous"] = statuses
+        if not statuses:
+            return Status(False, f"no pods in {namespace} yet")
+        if not_ready:
+            return Status(False, f"{len(statuses) - len(not_ready)}/{len(statuses)} pods ready; waiting for "
+                          + ", ".join(not_ready), tuple(not_ready), impossible)
+        if state["stable"] >= polls:
+            return Status(True, f"{len(statuses)}/{len(statuses)} pods ready and unchanged over {polls} polls")
+        return Status(False, f"{len(statuses)}/{len(statuses)} pods ready; unchanged over {state['stable']}/{polls} "
+                      "polls")
 
     return check
 

@@ -17,6 +17,7 @@ import yaml
 from harness.cluster.base import cluster_name
 from harness.cluster.ledger import Ledger
 from harness.live import LiveOptions, LiveSession, make_plan
+from tests.installtrees import mirror_with_cert_manager, runnable_sources
 from tests.livefakes import DRIVER_IMAGES, make_fakes, selection_for, shared_cache
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,8 +51,14 @@ def _kinds(calls):
 
 @pytest.mark.parametrize("mode", ["standalone", "multi-user", "tls"])
 def test_run_fake_kind_kubectl_docker_execute_the_plan_in_order(tmp_path, kfp_trees, remote_bases, mode):
+    """The fake kubectl applies like an API server (harness.testing.fakebin): a namespaced object in a missing
+    Namespace or a kind without its CRD fails, so the whole install passing proves the order works. Multi-user
+    needs a tree whose sync.py has code (the shared one is a placeholder the plan refuses); TLS a mirror with
+    cert-manager (tests/installtrees.py)."""
     fakes = make_fakes(tmp_path / "fakes")
-    session, plan = _session(tmp_path, kfp_trees, remote_bases, fakes, "sidecar-plugin", mode)
+    sources = runnable_sources(kfp_trees, tmp_path / "src", ["sidecar-plugin"])
+    mirror = mirror_with_cert_manager(remote_bases, tmp_path / "mirror") if mode == "tls" else remote_bases
+    session, plan = _session(tmp_path, sources, mirror, fakes, "sidecar-plugin", mode)
     results = session.run([])
     assert [r.status for r in results] == ["ok"], results
     calls = fakes.tool_calls()
@@ -66,17 +73,19 @@ def test_run_fake_kind_kubectl_docker_execute_the_plan_in_order(tmp_path, kfp_tr
     assert order[0] == ("docker", "image")  # preflight before any cluster
     assert first["kind"] < first["apply"]
     applies = [target for kind, target in order if kind == "apply"]
-    cluster_scoped = applies.index(f"rendered/sidecar-plugin.{mode}/cluster-scoped.yaml")
-    overlay = applies.index(f"rendered/sidecar-plugin.{mode}/overlay.yaml")
-    assert cluster_scoped < overlay
+    prefix = f"rendered/sidecar-plugin.{mode}/"
+    # KFP CI's order (deploy-kfp.sh@81fc181b1): cluster-scoped, prerequisites, overlay, then the profile files
+    assert applies[0] == prefix + "cluster-scoped.yaml"
+    overlay = applies.index(prefix + "overlay.yaml")
     if mode == "tls":
-        assert applies[0].endswith("cert-manager/releases/download/v1.16.2/cert-manager.yaml")
+        assert applies[1:overlay] == [prefix + "cert-manager.yaml"]
     if mode == "multi-user":
-        prereq = applies[: applies.index("rendered/sidecar-plugin.multi-user/cluster-scoped.yaml")]
-        assert [p.split("?")[0].rsplit("/", 2)[-2] for p in prereq[:3]] == ["istio-crds", "istio-namespace", "istio-install"]
-        assert prereq[3] == "rendered/sidecar-plugin.multi-user/metacontroller-crd.yaml"
-        assert "profile-controller" in prereq[4]
-        assert applies[-1] == "rendered/sidecar-plugin.multi-user/test-profile.yaml"
+        assert applies[1:overlay] == [prefix + name for name in (
+            "istio-crds-base.yaml", "istio-namespace-base.yaml", "istio-install-base.yaml", "metacontroller-crd.yaml",
+            "profile-controller.yaml")]
+        assert applies[overlay + 1:] == [prefix + "test_data/kubernetes/seaweedfs/" + name for name in (
+            "test-profiles.yaml", "kubeflow-edit-clusterrole.yaml", "allow-user-namespace-access.yaml",
+            "shared-pipeline-rbac.yaml")]
         assert ("get", "secret mlpipeline-minio-artifact") in order[names.index("apply") :]
     # Readiness: every Deployment of the overlay rolled out, then the pods condition, before cleanup.
     rollouts = [t for k, t in order if k == "rollout"]
@@ -183,3 +192,17 @@ def test_clusters_prune_fake_kind_removes_crashed_runs_leftovers(tmp_path):
     assert json.loads(ledger_file.read_text())["clusters"] == {}
     _cli(["clusters", "prune", "--unlisted", "--cache-dir", str(tmp_path / "cache")], env, REPO)
     assert sorted(fakes.state_data()["clusters"]) == ["users-own"]  # never a cluster without our prefix
+
+
+def test_run_fake_kind_placeholder_sync_py_refused_one_line_exit_2_before_any_cluster(tmp_path, kfp_trees,
+                                                                                       remote_bases):
+    """The shared trees' sync.py is a comment only: a multi-user install would time out with no hint."""
+    fakes = make_fakes(tmp_path / "fakes")
+    result = _cli(["run", "--live-only", "--variant", "driver-pod", "--mode", "multi-user", "--scenario",
+                   "single-component", *_selection_args(kfp_trees, remote_bases, tmp_path)], fakes.env(), REPO)
+    assert result.returncode == 2, result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "key sync.py in the multi-user overlay is a placeholder without code" in error
+    assert error.endswith("(use a full checkout of driver-pod's branch (--variant driver-pod=PATH or a git URL@ref), "
+                          "or drop --mode multi-user)")
+    assert "Traceback" not in result.stderr and fakes.calls("kind") == []

@@ -31,6 +31,7 @@ DEFAULT_TIMEOUTS: dict[str, int] = {
     "pods": 900,             # wait_for_pods.py equivalent in namespace kubeflow
     "profile": 300,          # multi-user: profile namespace + Secret mlpipeline-minio-artifact
     "diagnostics": 60,       # each collector on failure
+    "retry-pause": 10,       # pause before the one retry of a failed install apply (nick-fields/retry default)
 }
 
 LIVE_SCHEMA: dict[str, Any] = {
@@ -62,9 +63,16 @@ LIVE_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"namespace": {"type": "string"}, "owner": {"type": "string"}},
         },
+        "test_profile_files": {"type": "array", "items": {"type": "string"}},
         "preload_images": {"type": "array", "items": {"type": "string"}},
         "namespace": {"type": "string"},
         "readiness_skip": {"type": "array", "items": {"type": "string"}},
+        "readiness_calm": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"polls": {"type": "integer", "minimum": 1}, "interval": {"type": "integer", "minimum": 1}},
+        },
+        "install_attempts": {"type": "integer", "minimum": 1, "maximum": 5},
         "timeouts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}},
         "api_port": {"type": "integer", "minimum": 1, "maximum": 65535},
     },
@@ -106,11 +114,28 @@ class LiveSettings:
     metacontroller_crd: str = "manifests/kustomize/third-party/metacontroller/base/crd.yaml"  # in the KFP tree
     profile_namespace: str = "kubeflow-user-example-com"
     profile_owner: str = "user@example.com"
-    # Runtime base images the sidecar CI preloads so component pods do not pull them from Docker Hub.
-    preload_images: tuple[str, ...] = ("python:3.11",)
+    # What KFP CI applies after KFP is ready in multi-user mode, in this order (deploy-kfp.sh@81fc181b1): the
+    # tree's own files, each where the tree has it (droctothorpe's branch has no shared-pipeline-rbac.yaml).
+    test_profile_files: tuple[str, ...] = (
+        "test_data/kubernetes/seaweedfs/test-profiles.yaml",
+        "test_data/kubernetes/seaweedfs/kubeflow-edit-clusterrole.yaml",
+        "test_data/kubernetes/seaweedfs/allow-user-namespace-access.yaml",
+        "test_data/kubernetes/seaweedfs/shared-pipeline-rbac.yaml",
+    )
+    # Runtime base images KFP CI loads into kind so component pods do not pull them: kubeflow/pipelines
+    # .github/actions/deploy/action.yml@81fc181b1 ("Load Runtime Base Images Into Kind", the same in ntny's
+    # central-driver-poc-backup; droctothorpe's branch loads none). The E2E corpus uses the UBI image.
+    preload_images: tuple[str, ...] = ("python:3.11", "registry.access.redhat.com/ubi9/python-311:latest")
     namespace: str = "kubeflow"
     # wait_for_pods.py skips pods whose name contains `system`; SC/CD also skip names ending `-agent`.
     readiness_skip: tuple[str, ...] = ("*system*", "*-agent")
+    # wait_for_pods.py check_pods(calm_time=10, retries_after_ready=5): the pod statuses must be identical
+    # and all ready on 5 consecutive polls 10 s apart (after a first poll that matched), not ready once.
+    readiness_calm_polls: int = 5
+    readiness_calm_interval: int = 10
+    # KFP CI runs deploy-kfp.sh under nick-fields/retry with max_attempts: 2 (.github/actions/deploy/action.yml
+    # @81fc181b1): a failed apply (e.g. cert-manager's webhook not serving yet) is tried once more.
+    install_attempts: int = 2
     timeouts: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     api_port: int = 8888  # port-forward svc/ml-pipeline to localhost:8888 like KFP CI
 
@@ -134,6 +159,12 @@ def parse_live_settings(raw: dict[str, Any] | None) -> LiveSettings:
             kwargs["profile_namespace"] = profile["namespace"]
         if "owner" in profile:
             kwargs["profile_owner"] = profile["owner"]
+    if "readiness_calm" in raw:
+        calm = raw.pop("readiness_calm")
+        if "polls" in calm:
+            kwargs["readiness_calm_polls"] = calm["polls"]
+        if "interval" in calm:
+            kwargs["readiness_calm_interval"] = calm["interval"]
     if "timeouts" in raw:
         kwargs["timeouts"] = {**DEFAULT_TIMEOUTS, **raw.pop("timeouts")}
     for key, value in raw.items():

@@ -4,13 +4,24 @@
 - append {"tool", "argv", "pid"} as one JSON line to the file in env KFPC_FAKE_LOG;
 - keep cluster/registry/image state in the JSON file in env KFPC_FAKE_STATE (under an fcntl lock);
 - obey knobs from the environment:
-  KFPC_FAKE_DOCKER_DAEMON=0        `docker info` fails like a missing daemon
+  KFPC_FAKE_DOCKER_DAEMON=0        `docker info` fails like a missing daemon, and so does every `kind` command but `version`
   KFPC_FAKE_CREATE_SLEEP=SECONDS   `kind create cluster` registers the cluster, then sleeps, then writes the kubeconfig
+  KFPC_FAKE_DELETE_SLEEP=SECONDS   `kind delete cluster` sleeps before the cluster is gone (killed meanwhile: it stays)
   KFPC_FAKE_WAIT_TIMEOUT=SUBSTR    `kubectl wait` / `rollout status` whose argv contains SUBSTR times out (exit 1)
-  KFPC_FAKE_NOT_READY=POD[,POD]    `kubectl get pods -o json` lists these pods as not ready (CrashLoopBackOff)
+  KFPC_FAKE_NOT_READY=POD[,POD]    `kubectl get pods -o json`: pods whose name starts with POD are CrashLoopBackOff
+                                   (listed as extra pods if no workload makes one)
+  KFPC_FAKE_FLAPPING=POD           pods whose name starts with POD are Ready on every other `get pods`
+  KFPC_FAKE_WEBHOOK_RACE=SUBSTR    the first kubectl whose argv contains SUBSTR fails like a cert-manager webhook that
+                                   does not serve yet; later ones pass
   KFPC_FAKE_FAIL=SUBSTR            any command whose joined argv contains SUBSTR exits 1 with an error
   KFPC_FAKE_TOKEN=VALUE            `kubectl create token` prints VALUE (canary tests)
   KFPC_FAKE_SERVER=URL             server written into kubeconfigs (e.g. a fake API on 127.0.0.1)
+The fake kubectl keeps, per context, the API objects an install needs and answers like the API server:
+`apply -f FILE` applies object by object (a namespaced object in a missing Namespace is NotFound, a kind
+without a CRD has no mapping; both exit 1 after the rest is applied), `wait crd/...` and `rollout status`
+need the object, `wait deployment --all` with none is "no matching resources found", `get pods` lists one
+Ready pod per replica of each applied workload, a Profile becomes a namespace once the Profile controller
+runs. It has no network: `apply -k` or a URL fails (tests pass the offline mirror). docs/fidelity.md lists each.
 `kubectl port-forward` and `kubectl exec` are handed to `harness.testing.fakekubectl`, which talks to the
 fake API server of `harness.testing.fakeapi` named in the kubeconfig.
 """
@@ -27,7 +38,7 @@ from typing import Any
 TOOLS = ("kind", "kubectl", "docker")
 
 _SCRIPT = r'''
-import fcntl, json, os, sys, time
+import fcntl, hashlib, json, os, sys, time
 from pathlib import Path
 
 TOOL = __TOOL__
@@ -93,6 +104,10 @@ def kubeconfig_text(name):
 
 
 def kind():
+    if os.environ.get("KFPC_FAKE_DOCKER_DAEMON", "1") == "0" and argv[:1] != ["version"]:
+        # kind's docker provider shells out to `docker ps`/`docker rm` for every cluster operation
+        fail('ERROR: failed to list clusters: command "docker ps -a --filter label=io.x-k8s.kind.cluster '
+             '--format \'{{.Label "io.x-k8s.kind.cluster"}}\'" failed with error: exit status 1')
     if argv[:2] == ["create", "cluster"]:
         name = opt("--name", "kind")
         with State() as s:
@@ -110,8 +125,11 @@ def kind():
         sys.stderr.write(f"Creating cluster \"{name}\" ...\n")
     elif argv[:2] == ["delete", "cluster"]:
         name = opt("--name", "kind")
+        # removing the node containers takes time; a delete killed meanwhile leaves the cluster in place
+        time.sleep(float(os.environ.get("KFPC_FAKE_DELETE_SLEEP", "0")))
         with State() as s:
             s["clusters"].pop(name, None)
+            s.get("api", {}).pop("kind-" + name, None)
         sys.stderr.write(f"Deleting cluster \"{name}\" ...\n")
     elif argv[:2] == ["get", "clusters"]:
         with State() as s:
@@ -137,22 +155,135 @@ def kind():
         fail("fake kind: unsupported " + joined, 2)
 
 
-def pods_json():
+# -- a cluster's API objects, as far as the install needs them (per kubectl context) ----------------------
+# Kinds the API server serves without a CRD, and which of them are cluster-scoped (Kubernetes v1.34).
+BUILTIN_GROUPS = {"", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io", "policy",
+                  "apiextensions.k8s.io", "admissionregistration.k8s.io", "apiregistration.k8s.io",
+                  "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io", "autoscaling",
+                  "certificates.k8s.io", "node.k8s.io", "discovery.k8s.io", "events.k8s.io"}
+CLUSTER_KINDS = {"Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
+                 "CustomResourceDefinition", "StorageClass", "PriorityClass", "MutatingWebhookConfiguration",
+                 "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+                 "APIService", "IngressClass", "RuntimeClass", "CSIDriver", "CertificateSigningRequest"}
+# what `kind create cluster` leaves (kind v0.31 node image: kubeadm's namespaces plus local-path-storage)
+KIND_NAMESPACES = ["default", "kube-node-lease", "kube-public", "kube-system", "local-path-storage"]
+WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}
+
+
+def cluster(s):
+    """The API objects of a cluster this fake kind created (None for any other context: an existing cluster whose
+    contents the fake does not know, e.g. one served by harness.testing.fakeapi, accepts what it is sent)."""
+    ctx = opt("--context", "default")
+    if not (ctx.startswith("kind-") and ctx[5:] in s["clusters"]):
+        return None
+    api = s.setdefault("api", {})
+    if ctx not in api:
+        api[ctx] = {"namespaces": list(KIND_NAMESPACES), "crds": {}, "workloads": [], "objects": []}
+    return api[ctx]
+
+
+def group_of(api_version):
+    return api_version.rpartition("/")[0]
+
+
+def apply_objects(c, docs, source):
+    """Server-side apply, object by object in file order like kubectl: one failure does not stop the rest."""
+    errors, applied = [], []
+    for obj in docs:
+        kind, meta = obj.get("kind", ""), obj.get("metadata") or {}
+        name, group = meta.get("name", ""), group_of(obj.get("apiVersion", ""))
+        if group in BUILTIN_GROUPS:
+            namespaced = kind not in CLUSTER_KINDS
+        else:
+            crd = next((d for d in c["crds"].values() if d["group"] == group and d["kind"] == kind), None)
+            if crd is None:  # kubectl's RESTMapper has no mapping: nothing reaches the server
+                errors.append(f'error: resource mapping not found for name: "{name}" namespace: '
+                              f'"{meta.get("namespace", "")}" from "{source}": no matches for kind "{kind}" in version '
+                              f'"{obj.get("apiVersion")}"\nensure CRDs are installed first')
+                continue
+            namespaced = crd["scope"] == "Namespaced"
+        namespace = (meta.get("namespace") or "default") if namespaced else ""
+        if namespaced and namespace not in c["namespaces"]:  # the NamespaceLifecycle admission plugin
+            errors.append(f'Error from server (NotFound): namespaces "{namespace}" not found')
+            continue
+        if kind == "Namespace" and name not in c["namespaces"]:
+            c["namespaces"].append(name)
+        if kind == "CustomResourceDefinition":
+            spec = obj.get("spec") or {}
+            c["crds"][name] = {"group": spec.get("group", ""), "kind": (spec.get("names") or {}).get("kind", ""),
+                               "scope": spec.get("scope", "Namespaced")}
+        if kind in WORKLOADS:
+            template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            c["workloads"] = [w for w in c["workloads"] if (w["kind"], w["namespace"], w["name"]) != (kind, namespace, name)]
+            c["workloads"].append({"kind": kind, "namespace": namespace, "name": name,
+                                   "labels": template.get("labels") or {},
+                                   "replicas": (obj.get("spec") or {}).get("replicas", 1)})
+        if kind == "Profile" and any(w["labels"].get("app.kubernetes.io/name") == "profile-controller"
+                                     for w in c["workloads"]):
+            # the Kubeflow Profile controller reconciles a Profile into its namespace
+            if name not in c["namespaces"]:
+                c["namespaces"].append(name)
+        key = [kind, namespace, name]
+        if key not in c["objects"]:
+            c["objects"].append(key)
+        applied.append(f"{kind.lower()}{'.' + group if group else ''}/{name} serverside-applied")
+    return applied, errors
+
+
+def pod_name(workload, index):
+    digest = hashlib.sha256(f"{workload['namespace']}/{workload['name']}".encode()).hexdigest()
+    if workload["kind"] == "StatefulSet":
+        return f"{workload['name']}-{index}"
+    if workload["kind"] == "DaemonSet":
+        return f"{workload['name']}-{digest[:5]}"
+    return f"{workload['name']}-{digest[:10]}-{digest[10 + index:15 + index]}"
+
+
+def selected(labels, selector):
+    pairs = [p.split("=", 1) for p in selector.split(",") if p]
+    return all(labels.get(k) == v for k, v in pairs)
+
+
+KFP_PODS = [{"kind": "Deployment", "namespace": "kubeflow", "name": n, "labels": {}, "replicas": 1}
+            for n in ("ml-pipeline", "workflow-controller", "mysql", "seaweedfs")]
+
+
+def pods_json(c, polls):
+    """One Running, Ready pod per replica of every applied workload in the namespace (the controllers and the
+    kubelet are assumed to work), except pods named by knobs:
+      KFPC_FAKE_NOT_READY=NAME[,NAME]  a pod whose name starts with NAME is CrashLoopBackOff (an extra pod with
+                                       that name if none does)
+      KFPC_FAKE_FLAPPING=NAME          a pod whose name starts with NAME is Ready on every other poll"""
+    namespace, selector = opt("-n", "default"), opt("-l", "")
     not_ready = [p for p in os.environ.get("KFPC_FAKE_NOT_READY", "").split(",") if p]
-    names = ["ml-pipeline-7d9f-abcde", "workflow-controller-5c6d-fghij", "mysql-0", "seaweedfs-0"] + not_ready
+    flapping = os.environ.get("KFPC_FAKE_FLAPPING", "")
+    pods = []
+    for w in (c["workloads"] if c is not None else [dict(w, namespace=namespace) for w in KFP_PODS]):
+        if w["namespace"] == namespace and selected(w["labels"], selector):
+            pods += [(pod_name(w, i), w["labels"]) for i in range(int(w["replicas"]))]
+    names = [n for n, _ in pods]
+    pods += [(n, {}) for n in not_ready if not any(name.startswith(n) for name in names)]
     items = []
-    for name in names:
-        bad = name in not_ready
+    for name, labels in pods:
+        bad = any(name.startswith(n) for n in not_ready) or (flapping and name.startswith(flapping) and polls % 2)
         items.append({
-            "metadata": {"name": name, "namespace": opt("-n", "kubeflow")},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "status": {
                 "phase": "Running",
                 "conditions": [{"type": "Ready", "status": "False" if bad else "True"}],
-                "containerStatuses": [{"name": "main", "ready": not bad, "state": (
-                    {"waiting": {"reason": "CrashLoopBackOff"}} if bad else {"running": {}})}],
+                "containerStatuses": [{"name": "main", "ready": not bad, "restartCount": polls // 2 if bad else 0,
+                                       "state": ({"waiting": {"reason": "CrashLoopBackOff"}} if bad
+                                                 else {"running": {}})}],
             },
         })
-    return {"kind": "List", "items": items}
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+def read_manifests(path):
+    import yaml
+
+    with open(path) as fh:
+        return [d for d in yaml.safe_load_all(fh) if isinstance(d, dict)]
 
 
 def kubectl():
@@ -168,13 +299,60 @@ def kubectl():
     if verb in ("wait", "rollout") and target and target in joined:
         fail(f"error: timed out waiting for the condition on {words[-1] if words else 'resource'}")
     if verb == "apply":
-        print("applied (fake) " + (opt("-f") or opt("-k") or ""))
+        source = opt("-f") or opt("-k") or ""
+        with State() as s:
+            known = cluster(s) is not None
+        if not known:
+            print("applied (fake, unknown cluster) " + source)
+            return
+        if "://" in source or opt("-k"):
+            # the fake has no network and no kustomize: tests apply what the plan rendered (offline mirror)
+            fail(f"fake kubectl: cannot apply {source} (the fake reads only rendered files; pass --remote-bases "
+                 "with the prerequisite in it)")
+        docs = read_manifests(source)
+        with State() as s:
+            applied, errors = apply_objects(cluster(s), docs, source)
+        print("\n".join(applied))
+        if errors:
+            fail("\n".join(errors))
     elif verb == "wait":
-        print(" ".join(words[1:]) + " condition met")
+        with State() as s:
+            c = cluster(s)
+        if c is None:
+            print(" ".join(words[1:]) + " condition met")
+            return
+        namespace = opt("-n", "default")
+        if "deployment" in words[1:2] and "--all" in argv:
+            found = [w for w in c["workloads"] if w["kind"] == "Deployment" and w["namespace"] == namespace]
+            if not found:
+                fail("error: no matching resources found")
+            print("\n".join(f"deployment.apps/{w['name']} condition met" for w in found))
+            return
+        for ref in words[1:]:
+            kind, _, name = ref.partition("/")
+            if kind == "crd" and name not in c["crds"]:
+                fail(f'Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io "{name}" not found')
+        print("\n".join(f"{w} condition met" for w in words[1:]))
     elif verb == "rollout":
-        print(f"{words[-1]} successfully rolled out")
+        kind, _, name = words[-1].partition("/")
+        namespace = opt("-n", "default")
+        with State() as s:
+            c = cluster(s)
+        if c is not None and not any(w["kind"].lower() == kind and w["name"] == name and w["namespace"] == namespace for w in c["workloads"]):
+            fail(f'Error from server (NotFound): {kind}s.apps "{name}" not found')
+        print(f'{kind} "{name}" successfully rolled out')
     elif verb == "get" and "pods" in words[1:2] and opt("-o") == "json":
-        print(json.dumps(pods_json()))
+        with State() as s:
+            c = cluster(s)
+            s["polls"] = s.get("polls", 0) + 1
+            polls = s["polls"]
+        print(json.dumps(pods_json(c, polls)))
+    elif verb == "get" and len(words) >= 3 and opt("-n"):
+        with State() as s:
+            c = cluster(s)
+        if c is not None and opt("-n") not in c["namespaces"]:
+            fail(f'Error from server (NotFound): {words[1]}s "{words[2]}" not found')
+        print(f"{words[1]}/{words[2]}")
     elif verb == "get":
         print("NAME   READY   STATUS\nfake   1/1     Running")
     elif verb == "describe":
@@ -232,6 +410,15 @@ log()
 failing = os.environ.get("KFPC_FAKE_FAIL")
 if failing and failing in f"{TOOL} {joined}":
     fail(f"fake {TOOL}: forced failure for {failing!r}")
+webhook = os.environ.get("KFPC_FAKE_WEBHOOK_RACE")
+if TOOL == "kubectl" and webhook and webhook in joined:
+    with State() as s:
+        first = webhook not in s.setdefault("raced", [])
+        s["raced"].append(webhook)
+    if first:  # cert-manager's webhook Service has no ready endpoint yet (message as the API server words it)
+        fail('Error from server (InternalError): Internal error occurred: failed calling webhook '
+             '"webhook.cert-manager.io": failed to call webhook: Post "https://cert-manager-webhook.cert-manager.svc:443/'
+             'validate?timeout=30s": dial tcp 10.96.0.10:443: connect: connection refused')
 {"kind": kind, "kubectl": kubectl, "docker": docker}[TOOL]()
 '''
 
