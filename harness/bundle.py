@@ -31,7 +31,7 @@ import jsonschema
 
 from harness.errors import BundleError
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: task_outputs (MLMD) and task execution_id
 BUNDLE_FILE = "bundle.json"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "bundle.schema.json"
 

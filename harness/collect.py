@@ -1,16 +1,17 @@
-"""Cluster -> evidence bundle for one run: states, Argo nodes, driver outputs, logs, events, pods, timings.
+"""Cluster -> evidence bundle for one run: states, Argo nodes, task outputs (MLMD), driver outputs, logs,
+events, pods, timings.
 
-Reads only through `harness.kube` (and the KFP run the caller already fetched) and writes only through
-`harness.bundle.write_bundle`. Every text and every JSON value passes through `harness.redact.redact` with
-the session's known secrets before it is written. A single failing read (one pod's log, say) is recorded in
-`collection-errors.json` and marks the bundle partial rather than losing everything else.
+Reads only through `harness.kube`, the MLMD reader and the KFP run the caller already fetched, and writes only
+through `harness.bundle.write_bundle`. Every text and every JSON value passes through `harness.redact.redact`
+with the session's known secrets before it is written. A single failing read (one pod's log, say) is recorded
+in `collection-errors.json` and marks the bundle partial rather than losing everything else.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,19 +24,20 @@ from harness.models import Mode, Scenario, Source, Variant
 from harness.normalize import parse_time
 from harness.rbaclive import profile_objects
 from harness.redact import redact, redact_value
+from harness.taskoutputs import check_against_drivers, task_outputs
 
-# Argo template names the KFP compiler uses in every ref (kfp-variants.md §4).
+# Argo template names the KFP compiler uses in every ref (kfp-variants.md §4). A component with a retry
+# policy gets `retry-system-container-executor`/`-impl` (backend/src/v2/compiler/argocompiler/container.go
+# @81fc181b1 "retry-" + name; test_data/compiled-workflows/pipeline_with_retry.yaml in all three trees).
 DRIVER_TEMPLATES = ("system-dag-driver", "system-container-driver")
-EXECUTOR_TEMPLATE = "system-container-executor"
+EXECUTOR_TEMPLATES = ("system-container-executor", "retry-system-container-executor")
 ITERATION_DRIVER = "iteration-driver"  # drives the loop DAG itself
 ITERATION_ITEM = "iteration-item"  # the body DAG of one iteration: same path as its iteration
 ITERATION_INDEX = re.compile(r"^(?P<name>.+)\((?P<index>\d+)(?::.*)?\)$")  # `iteration-iterations(1)`
 PHASE_TO_STATE = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Error": "FAILED", "Skipped": "SKIPPED",
                   "Omitted": "SKIPPED", "Running": "RUNNING", "Pending": "PENDING"}
 EVENT_SLACK = timedelta(seconds=30)
-FILE_MARKER = "===KFPC-FILE "
-# Prints each driver log file after a marker line (the sidecar writes one file per request, §3.2).
-LIST_FILES = 'for f in {dir}/*; do [ -f "$f" ] || continue; printf "\\n{marker}%s\\n" "$f"; cat "$f"; done'
+NODE_NAME = "workflows.argoproj.io/node-name"  # Argo's pod annotation (workflow/common/common.go v3.7.3)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Collected:
     pods: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     driver_logs: dict[str, Any] = field(default_factory=dict)
+    task_outputs: dict[str, Any] = field(default_factory=lambda: {"source": "mlmd", "read": False,
+                                                                   "reason": "not collected"})
     rbac: list[dict[str, Any]] | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -61,6 +65,7 @@ class _Collector:
         self.kube, self.secrets = kube, list(secrets)
         self.out = Collected()
         self.pod_summaries: list[dict[str, Any]] = []  # pods.json entries, read by the driver-log step
+        self.nodes: dict[str, dict[str, Any]] = {}
 
     def text(self, relative: str, body: str) -> str:
         self.out.files[relative] = redact(body, self.secrets)
@@ -82,16 +87,21 @@ class _Collector:
 def task_paths(nodes: dict[str, dict[str, Any]], root_id: str) -> dict[str, str]:
     """Node id -> task path built from the DAG structure with iteration indexes, e.g.
     `root/for-loop-2[1]/consumer`. Driver nodes get the path of the task they drive. Never uses pod names."""
-    paths: dict[str, str] = {}
+    return {node_id: path for node_id, (path, _depth) in _walk(nodes, root_id).items()}
 
-    def visit(node_id: str, parent_path: str, parent: dict[str, Any] | None) -> None:
+
+def _walk(nodes: dict[str, dict[str, Any]], root_id: str) -> dict[str, tuple[str, int]]:
+    """Node id -> (task path, depth in the node tree)."""
+    found: dict[str, tuple[str, int]] = {}
+
+    def visit(node_id: str, parent_path: str, parent: dict[str, Any] | None, depth: int) -> None:
         node = nodes.get(node_id)
         if node is None:
             return
         name, template = node.get("displayName", ""), node.get("templateName", "")
         if parent is None:
             path = ""
-        elif parent.get("type") == "Retry" or parent.get("templateName") == EXECUTOR_TEMPLATE:
+        elif parent.get("type") == "Retry" or parent.get("templateName") in EXECUTOR_TEMPLATES:
             path = parent_path  # retry attempts and the executor's pod belong to their task
         elif template in DRIVER_TEMPLATES:
             if name == ITERATION_DRIVER or name == f"{ITERATION_ITEM}-driver":
@@ -105,13 +115,13 @@ def task_paths(nodes: dict[str, dict[str, Any]], root_id: str) -> dict[str, str]
                 _join(parent_path, f"{match.group('name')}[{match.group('index')}]")
         else:
             path = _join(parent_path, name)
-        paths[node_id] = path
+        found[node_id] = (path, depth)
         for child in node.get("children") or []:
-            if child not in paths:
-                visit(child, path, node)
+            if child not in found:
+                visit(child, path, node, depth + 1)
 
-    visit(root_id, "", None)
-    return paths
+    visit(root_id, "", None, 0)
+    return found
 
 
 def _join(parent: str, name: str) -> str:
@@ -127,49 +137,96 @@ def _driver_type(node: dict[str, Any]) -> str:
     return "ROOT_DAG" if node.get("displayName") == "root-driver" else "DAG"
 
 
-def nodes_to_records(workflow: dict[str, Any], task_states: dict[str, str]) -> tuple[list[dict], list[dict]]:
-    """(tasks, driver_nodes) for bundle.json from an Argo Workflow's status.nodes."""
+def _epoch(value: str | None) -> int | None:
+    moment = parse_time(value)
+    return int(moment.timestamp()) if moment else None
+
+
+def details_by_node(nodes: Mapping[str, dict[str, Any]], task_details: Sequence[Mapping[str, Any]]
+                    ) -> dict[str, Mapping[str, Any]]:
+    """Node id -> the v2beta1 task detail built from that node, where exactly one matches.
+
+    `task_id` is a random UUID (backend/src/apiserver/storage/task_store.go CreateTask @81fc181b1), not the
+    node id, and the detail does not expose the node id itself. What links them (api_converter.go
+    toModelTask, `case util.NodeStatus`; common/util/workflow.go NodeStatuses @81fc181b1): display_name is
+    the node's displayName, child_tasks[].pod_name are the node's `children` ids, start_time is the node's
+    startedAt in whole seconds. Ambiguous or missing matches are left out (the node phase then decides).
+    """
+    keyed: dict[tuple[str, frozenset[str], int | None], list[Mapping[str, Any]]] = {}
+    for detail in task_details:
+        children = frozenset(c.get("pod_name") or c.get("task_id") or "" for c in detail.get("child_tasks") or [])
+        key = (str(detail.get("display_name") or ""), children, _epoch(detail.get("start_time")))
+        keyed.setdefault(key, []).append(detail)
+    matched: dict[str, Mapping[str, Any]] = {}
+    for node_id, node in nodes.items():
+        key = (node.get("displayName", ""), frozenset(node.get("children") or []), _epoch(node.get("startedAt")))
+        candidates = keyed.get(key) or []
+        if len(candidates) == 1:
+            matched[node_id] = candidates[0]
+    return matched
+
+
+def nodes_to_records(workflow: dict[str, Any], task_details: Sequence[Mapping[str, Any]] = ()
+                     ) -> tuple[list[dict], list[dict]]:
+    """(tasks, driver_nodes) for bundle.json from an Argo Workflow's status.nodes and the run's task details.
+
+    Several nodes share one task path (the executor DAG node, its Pod child, retry attempts, the iteration
+    group): the task record is the node nearest the root, so a cache hit is the Succeeded executor DAG
+    node, not its Skipped/Omitted Pod child (the executor's `when: cached-decision != true`, compiled
+    workflows @81fc181b1). Task outputs are not here: Argo has none for executors (harness.taskoutputs).
+    """
     nodes = (workflow.get("status") or {}).get("nodes") or {}
     root = workflow["metadata"]["name"]
     if root not in nodes:  # the root node's id is the workflow name; fall back to the node without parent
         children = {c for n in nodes.values() for c in n.get("children") or []}
         root = next((i for i in nodes if i not in children), root)
-    paths = task_paths(nodes, root)
+    walked = _walk(nodes, root)
+    details = details_by_node(nodes, task_details)
     tasks: dict[str, dict[str, Any]] = {}
     drivers: list[dict[str, Any]] = []
     under_retry = {c for n in nodes.values() if n.get("type") == "Retry" for c in n.get("children") or []}
-    for node_id, path in sorted(paths.items(), key=lambda kv: (kv[1], kv[0])):
+    for node_id, (path, _depth) in sorted(walked.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0])):
         node = nodes[node_id]
-        parent_retry = node_id in under_retry
-        if node.get("templateName") in DRIVER_TEMPLATES and not parent_retry:
-            outputs: dict[str, Any] = {}
-            raw = node.get("outputs") or {}
-            if raw.get("parameters"):
-                outputs["parameters"] = {p["name"]: p.get("value") for p in raw["parameters"]}
-            if "result" in raw:
-                outputs["result"] = raw["result"]
-            drivers.append({"task_path": path or "root", "driver_type": _driver_type(node),
-                            "phase": node.get("phase", ""), "node_type": node.get("type", ""),
-                            "started_at": node.get("startedAt"), "finished_at": node.get("finishedAt"),
-                            "outputs": outputs, "message": node.get("message")})
+        if node.get("templateName") in DRIVER_TEMPLATES:
+            if node_id not in under_retry:
+                drivers.append(_driver_record(node, path))
             continue
-        if not path or path in tasks or node.get("templateName") in DRIVER_TEMPLATES:
-            continue
-        state = task_states.get(node_id) or PHASE_TO_STATE.get(node.get("phase", ""), node.get("phase", "UNKNOWN"))
-        task: dict[str, Any] = {"path": path, "display_name": node.get("displayName", ""), "state": state,
-                                "started_at": node.get("startedAt"), "finished_at": node.get("finishedAt"),
-                                "pod_names": [], "is_driver": False}
-        parameters = (node.get("outputs") or {}).get("parameters")
-        if parameters:
-            task["outputs"] = {"parameters": {p["name"]: p.get("value") for p in parameters}}
-        tasks[path] = task
+        if not path or path in tasks:
+            continue  # sorted by (path, depth): the first node of a path is the one nearest the root
+        detail = details.get(node_id) or {}
+        state = str(detail.get("state") or "")
+        if state in ("", "RUNTIME_STATE_UNSPECIFIED"):
+            state = PHASE_TO_STATE.get(node.get("phase", ""), node.get("phase", "UNKNOWN"))
+        tasks[path] = {"path": path, "display_name": node.get("displayName", ""), "state": state,
+                       "started_at": node.get("startedAt"), "finished_at": node.get("finishedAt"),
+                       "pod_names": [], "is_driver": False}
     return list(tasks.values()), drivers
+
+
+def _driver_record(node: dict[str, Any], path: str) -> dict[str, Any]:
+    outputs: dict[str, Any] = {}
+    raw = node.get("outputs") or {}
+    if raw.get("parameters"):
+        outputs["parameters"] = {p["name"]: p.get("value") for p in raw["parameters"]}
+    if "result" in raw:
+        outputs["result"] = raw["result"]
+    return {"task_path": path or "root", "driver_type": _driver_type(node), "phase": node.get("phase", ""),
+            "node_type": node.get("type", ""), "started_at": node.get("startedAt"),
+            "finished_at": node.get("finishedAt"), "outputs": outputs, "message": node.get("message")}
 
 
 def collect_run(kube: Kube, variant: Variant, mode: Mode, run: dict[str, Any], *, secrets: Sequence[str],
                 window_start: datetime, rbac: list[dict[str, Any]] | None = None,
-                profile_namespace: str | None = None) -> Collected:
-    """Read everything the run left in the cluster. Call right after the run ends (Argo's TTL is 1h)."""
+                profile_namespace: str | None = None, mlmd: Any = None,
+                pipeline_spec: Mapping[str, Any] | None = None,
+                followed_logs: Mapping[str, str] | None = None) -> Collected:
+    """Read everything the run left in the cluster. Call right after the run ends (Argo deletes the agent pod
+    at completion; the persistence agent's Workflow TTL is 24 h).
+
+    `mlmd` is a `harness.mlmd.MlmdReader` (None: task outputs are not read and the bundle is partial);
+    `pipeline_spec` the compiled IR, for output types; `followed_logs` maps `pod/container` to the log text
+    a `harness.follow.LogFollower` captured while the run was in flight.
+    """
     c = _Collector(kube, [*secrets, *kube.secrets])
     namespace = run.get("namespace") or mode.user_namespace
     run_id = run.get("run_id", "")
@@ -178,22 +235,27 @@ def collect_run(kube: Kube, variant: Variant, mode: Mode, run: dict[str, Any], *
                           lambda: kube.list(*ARGO_WORKFLOWS, namespace, label_selector=f"pipeline/runid={run_id}"),
                           [])
     workflow = workflows[0] if workflows else None
-    task_states = {t.get("task_id", ""): t.get("state", "") for t in
-                   (run.get("run_details") or {}).get("task_details") or []}
+    task_details = (run.get("run_details") or {}).get("task_details") or []
     if workflow is None:
         c.out.errors.append({"what": "find the run's Argo Workflow",
                              "error": f"no Workflow labelled pipeline/runid={run_id} in {namespace}"})
+        c.out.task_outputs = {"source": "mlmd", "read": False, "reason": "no Argo Workflow to join outputs to"}
     else:
         wf_name = workflow["metadata"]["name"]
         c.out.workflow = wf_name
         c.json("workflow.json", workflow)
-        c.out.tasks, c.out.driver_nodes = nodes_to_records(workflow, task_states)
+        c.nodes = (workflow.get("status") or {}).get("nodes") or {}
+        c.out.tasks, c.out.driver_nodes = nodes_to_records(workflow, task_details)
         c.json("timings.json", {node.get("displayName", i): {"started_at": node.get("startedAt"),
                                                              "finished_at": node.get("finishedAt"),
                                                              "type": node.get("type"), "id": i}
-                                for i, node in sorted(((workflow.get("status") or {}).get("nodes") or {}).items())})
-        _collect_pods(c, namespace, wf_name, workflow)
-        _collect_driver_logs(c, variant, namespace, wf_name, run_id, window_start)
+                                for i, node in sorted(c.nodes.items())})
+        _collect_outputs(c, mlmd, run_id, pipeline_spec)
+        _collect_pods(c, namespace, wf_name)
+        ids = (run_id, wf_name)
+        _collect_driver_logs(c, variant, ids, window_start, followed_logs or {})
+    for problem in run.get("follow_problems") or []:  # harness.follow while the run was in flight
+        c.out.errors.append({"what": "follow driver logs during the run", "error": redact(problem, c.secrets)})
     events = c.attempt(f"list events in {namespace}", lambda: kube.events(namespace), [])
     window = window_start - EVENT_SLACK
     kept = [e for e in events if (parse_time(e.get("eventTime") or e.get("lastTimestamp") or e.get("firstTimestamp")
@@ -212,15 +274,56 @@ def collect_run(kube: Kube, variant: Variant, mode: Mode, run: dict[str, Any], *
     return c.out
 
 
-def _collect_pods(c: _Collector, namespace: str, wf_name: str, workflow: dict[str, Any]) -> None:
+def _collect_outputs(c: _Collector, mlmd: Any, run_id: str, pipeline_spec: Mapping[str, Any] | None) -> None:
+    """Task outputs from MLMD, in the system.PipelineRun context named after the KFP run id. The compiler
+    writes `run_id: {{workflow.uid}}` for every driver (backend/src/v2/compiler/argocompiler/argo.go runID(),
+    "KFP API server converts this to KFP run ID"), and the API server replaces every `{{workflow.uid}}` with
+    the run id before it creates the Workflow (apiserver/template/v2_template.go `ReplaceUID(options.RunID)`,
+    common/util/workflow.go ReplaceUID; @81fc181b1 and both PoC branches); the root driver names the context
+    after that value (v2/metadata/client.go GetPipeline). The Workflow's own metadata.uid is another UUID.
+    Without a reader, or on a failed read, the outputs are "not read", never "empty"."""
+    if mlmd is None:
+        reason = "no ML Metadata connection: task outputs not read"
+        c.out.errors.append({"what": "read task outputs from ML Metadata", "error": reason})
+        c.out.task_outputs = {"source": "mlmd", "read": False, "reason": reason}
+        return
+    executions = c.attempt(f"read ML Metadata executions of run context {run_id}",
+                           lambda: mlmd.run_executions(run_id), None)
+    if executions is None:
+        c.out.task_outputs = {"source": "mlmd", "read": False, "reason": c.out.errors[-1]["error"]}
+        return
+    if not executions:
+        reason = f"ML Metadata has no executions in run context {run_id}"
+        c.out.errors.append({"what": "read task outputs from ML Metadata", "error": reason})
+        c.out.task_outputs = {"source": "mlmd", "read": False, "reason": reason}
+        return
+    outputs, ids, problems = task_outputs(executions, pipeline_spec)
+    problems += check_against_drivers(ids, c.out.driver_nodes)
+    c.json("mlmd.json", [{"id": e.id, "type": e.type, "state": e.state, "task_name": e.task_name,
+                          "parent_dag_id": e.parent_dag_id, "iteration_index": e.iteration_index,
+                          "pod_name": e.pod_name, "path": next((p for p, i in ids.items() if i == e.id), None),
+                          "outputs": e.outputs,
+                          "output_artifacts": {n: [{"uri": a.uri, "type": a.type} for a in found]
+                                               for n, found in e.output_artifacts.items()}}
+                         for e in sorted(executions, key=lambda e: e.id)])
+    for problem in problems:
+        c.out.errors.append({"what": "join ML Metadata executions to task paths", "error": problem})
+    for task in c.out.tasks:
+        if task["path"] in ids:
+            task["execution_id"] = ids[task["path"]]
+        if task["path"] in outputs:
+            task["outputs"] = outputs[task["path"]]
+    c.out.task_outputs = {"source": "mlmd", "read": True, "executions": len(executions)}
+
+
+def _collect_pods(c: _Collector, namespace: str, wf_name: str) -> None:
     pods = c.attempt("list the run's pods",
                      lambda: c.kube.pods(namespace, f"workflows.argoproj.io/workflow={wf_name}"), [])
-    nodes = (workflow.get("status") or {}).get("nodes") or {}
-    by_name = {n.get("name"): i for i, n in nodes.items()}
+    by_name = {n.get("name"): i for i, n in c.nodes.items()}
     summaries = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name = pod["metadata"]["name"]
-        node_name = (pod["metadata"].get("annotations") or {}).get("workflows.argoproj.io/node-name")
+        node_name = (pod["metadata"].get("annotations") or {}).get(NODE_NAME)
         containers = [x["name"] for x in pod["spec"].get("containers") or []]
         summaries.append({"name": name, "phase": (pod.get("status") or {}).get("phase"), "node": node_name,
                           "node_id": by_name.get(node_name), "containers": containers,
@@ -240,55 +343,44 @@ def _collect_pods(c: _Collector, namespace: str, wf_name: str, workflow: dict[st
     c.pod_summaries = summaries
 
 
-def _collect_driver_logs(c: _Collector, variant: Variant, namespace: str, wf_name: str, run_id: str,
-                         window_start: datetime) -> None:
+def _collect_driver_logs(c: _Collector, variant: Variant, ids: tuple[str, str, str], window_start: datetime,
+                         followed: Mapping[str, str]) -> None:
     logs = variant.driver.logs
     files: list[str] = []
-    summaries = c.pod_summaries
     if logs.where == "pod":
-        for pod in summaries:
-            template = _template_of(pod)
-            if template in DRIVER_TEMPLATES and logs.container in pod["containers"]:
+        for pod in c.pod_summaries:
+            if _template_of(c, pod) in DRIVER_TEMPLATES and logs.container in pod["containers"]:
                 relative = f"logs/pods/{_safe(pod['name'])}/{_safe(logs.container)}.log"
                 if relative in c.out.files:
                     files.append(relative)
     elif logs.where == "agent-pod":
-        for pod in summaries:
-            if pod["labels"].get("workflows.argoproj.io/component") != "agent":
-                continue
+        # Argo deletes the agent pod when the workflow completes (workflow/controller/operator.go,
+        # hasTaskSetNodes -> DeletePod, v3.7.3 and v4.0.8) and the plugin removes each /kfp/log file at the end
+        # of its request (ntny backend/src/driver/rpc_handler.go, deferred os.Remove): what the harness
+        # followed while the run was in flight is the evidence; a pod still there is read as well.
+        for key, text in sorted(followed.items()):
+            pod, _, container = key.partition("/")
+            if container == logs.container:
+                files.append(c.text(f"logs/followed/{_safe(pod)}/{_safe(container)}.log", text))
+        for pod in c.pod_summaries:
             relative = f"logs/pods/{_safe(pod['name'])}/{_safe(logs.container)}.log"
-            if relative in c.out.files:
+            if pod["labels"].get("workflows.argoproj.io/component") == "agent" and relative in c.out.files:
                 files.append(relative)
-            if logs.files and logs.container in pod["containers"]:
-                script = LIST_FILES.format(dir=logs.files.rstrip("/"), marker=FILE_MARKER)
-                text = c.attempt(f"driver log files {logs.files} in {pod['name']}",
-                                 lambda p=pod["name"], s=script: c.kube.exec_text(namespace, p, logs.container,
-                                                                                  ["sh", "-c", s]), None)
-                for path, body in _split_files(text or ""):
-                    files.append(c.text(f"logs/driver/{_safe(pod['name'])}/{_safe(Path(path).name)}", body))
     elif logs.where == "deployment":
-        files += _deployment_logs(c, logs.namespace or "kubeflow", logs.name, logs.container,
-                                  (run_id, wf_name), window_start)
+        files += _deployment_logs(c, logs.namespace or "kubeflow", logs.name, logs.container, ids, window_start)
     c.out.driver_logs = {"location": f"{logs.where}:{logs.container}" + (f":{logs.files}" if logs.files else ""),
                          "files": sorted(set(files)), "found": any(c.out.files.get(f, "").strip() for f in files)}
 
 
-def _template_of(pod: dict[str, Any]) -> str:
-    for template in DRIVER_TEMPLATES:
-        if f"-{template}-" in pod["name"]:
-            return template
-    return ""
+def _template_of(c: _Collector, pod: dict[str, Any]) -> str:
+    """The Argo template of the node a pod runs, through its `workflows.argoproj.io/node-name` annotation
+    (never a pod-name substring: v2 pod names are `<wf>-<template>-<hash>` but a template name may hold
+    another's, and `pod-name-format: v1` names are node ids)."""
+    node = c.nodes.get(pod.get("node_id") or "") or {}
+    return str(node.get("templateName") or "")
 
 
-def _split_files(text: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    for chunk in text.split("\n" + FILE_MARKER)[1:]:
-        path, _, body = chunk.partition("\n")
-        found.append((path.strip(), body))
-    return found
-
-
-def _deployment_logs(c: _Collector, namespace: str, name: str, container: str, ids: tuple[str, str],
+def _deployment_logs(c: _Collector, namespace: str, name: str, container: str, ids: tuple[str, ...],
                      window_start: datetime) -> list[str]:
     deployment = c.attempt(f"get Deployment {namespace}/{name}", lambda: c.kube.get("apps/v1", "deployments",
                                                                                    name, namespace), None)
@@ -306,7 +398,10 @@ def _deployment_logs(c: _Collector, namespace: str, name: str, container: str, i
                                                            timestamps=True), None)
         if text is None:
             continue
-        # the service is shared by every run: keep only lines that name this run or its workflow
+        # The service is shared by every run: keep only lines that name this run. The driver's own lines carry
+        # `run_id` = the KFP run id (the compiled request body sends "run_id":"{{workflow.uid}}", which the
+        # API server replaces with the run id: apiserver/template/v2_template.go ReplaceUID, droctothorpe
+        # central-driver-poc-backup), its logrus lines the workflow name.
         lines = [line for line in text.splitlines() if any(i and i in line for i in ids)]
         files.append(c.text(f"logs/driver/{_safe(pod_name)}.log", "\n".join(lines) + ("\n" if lines else "")))
     return files
@@ -339,6 +434,7 @@ def write_run_bundle(target: Path, scenario: Scenario, variant: Variant, mode: M
                 **({"previous_runs": run["previous_runs"]} if run.get("previous_runs") else {})},
         "tasks": collected.tasks, "driver_nodes": collected.driver_nodes, "pods": collected.pods,
         "driver_logs": collected.driver_logs or {"location": variant.driver.logs.where, "files": [], "found": False},
+        "task_outputs": collected.task_outputs,
     }
     if reason:
         data["reason"] = reason

@@ -133,12 +133,51 @@ def _check_state(norm: NormalRun, data: dict[str, Any], base: NormalRun | None, 
     return judge("run-state", f.done())
 
 
+def outputs_unread(data: Mapping[str, Any]) -> str:
+    """Why a bundle's task outputs cannot be compared ("" when they were read). KFP v2 keeps task outputs in
+    ML Metadata only (harness/taskoutputs.py); a bundle without `task_outputs.read` (schema 1.0: outputs taken
+    from Argo executor nodes, which never have any) must not make "no outputs" look like "equal outputs"."""
+    marker = data.get("task_outputs")
+    if not isinstance(marker, Mapping):
+        return "the bundle does not say where task outputs were read (written before schema 1.1)"
+    if not marker.get("read"):
+        return f"task outputs not read: {marker.get('reason') or 'no reason given'}"
+    return ""
+
+
+def _same_parameter(got: Any, want: Any) -> bool:
+    """A typed output against a declared value: 7 equals 7 but not "7" nor True; a LIST/STRUCT output is
+    held as canonical JSON text after normalisation, so it is parsed before comparing."""
+    if isinstance(want, dict | list):
+        return parse_json_text(got) == want
+    return same_value(got, want) and isinstance(got, bool) == isinstance(want, bool) \
+        and isinstance(got, str) == isinstance(want, str)
+
+
+def _artifact_mismatch(want: Mapping[str, Any], got: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """(differs, not-verified reason) for a declared artifact ({type, metadata?, digest?})."""
+    if got is None:
+        return True, ""
+    if "type" in want and want["type"] != got.get("type"):
+        return True, ""
+    if "metadata" in want and want["metadata"] != parse_json_text(got.get("metadata")):
+        return True, ""
+    if want.get("digest") is not None:
+        if got.get("digest") is None:  # MLMD holds the URI; the content in the object store is not read
+            return False, "artifact content digests not verified (the object store is not read)"
+        if got["digest"] != want["digest"]:
+            return True, ""
+    return False, ""
+
+
 def _check_expectations(norm: NormalRun, data: dict[str, Any], f: _Findings) -> Check | None:
     """None when the scenario promises nothing beyond its state and the baseline (corpus scenarios)."""
     scenario = data["scenario"]
     expected_outputs: dict[str, dict[str, Any]] = scenario.get("expected_outputs") or {}
     oracle = data.get("oracle") or {}
     missing_oracle = ""
+    unread = outputs_unread(data)
+    unverified_outputs = ""
     checked = 0
     for path, outputs in sorted(expected_outputs.items()):
         task = norm.tasks.get(path)
@@ -153,9 +192,23 @@ def _check_expectations(norm: NormalRun, data: dict[str, Any], f: _Findings) -> 
                 if want is None:
                     missing_oracle = f"the oracle result has no output {name} for {path}"
                     continue
+            if unread:
+                unverified_outputs = unread
+                continue
+            if isinstance(want, Mapping) and "type" in want:  # an artifact (harness.catalogue.artifact)
+                got_artifact = None if task is None else task.artifacts.get(name)
+                differs, why = _artifact_mismatch(want, got_artifact)
+                if why:
+                    unverified_outputs = why
+                checked += 1
+                if differs:
+                    f.add("oracle.output-mismatch", "outputs", f"task {path}",
+                          f"{norm.key[1]}: artifact {name} of {path} is {_show(got_artifact)}, expected "
+                          f"{_show(want)}", field=name, expected_value=want, actual=got_artifact)
+                continue
             checked += 1
             got = None if task is None else task.parameters.get(name)
-            if got != want:
+            if not _same_parameter(got, want):
                 f.add("oracle.output-mismatch", "outputs", f"task {path}",
                       f"{norm.key[1]}: output {name} of {path} is {_show(got)}, expected {_show(want)}",
                       field=name, expected_value=want, actual=got)
@@ -186,6 +239,8 @@ def _check_expectations(norm: NormalRun, data: dict[str, Any], f: _Findings) -> 
     findings = f.done()
     if missing_oracle:
         return judge("expectations", findings, not_verified=f"oracle outputs not verified: {missing_oracle}")
+    if unverified_outputs:
+        return judge("expectations", findings, not_verified=f"expected outputs not verified: {unverified_outputs}")
     if not checked:
         return None
     return judge("expectations", findings)
@@ -230,7 +285,9 @@ def _compare_values(kind: str, category: str, subject: str, where: str, mine: Ma
                   f"{reference} has {_show(b)}", field=name, baseline=b, actual=a, diff=_diff(b, a), **extra)
 
 
-def _check_outputs(norm: NormalRun, base: NormalRun, f: _Findings) -> Check:
+def _check_outputs(norm: NormalRun, base: NormalRun, f: _Findings, unread: str = "") -> Check:
+    if unread:
+        return judge("outputs", f.done(), not_verified=unread)
     variant, reference = norm.key[1], base.key[1]
     for path in sorted(norm.tasks.keys() & base.tasks.keys()):
         mine, theirs = norm.tasks[path], base.tasks[path]
@@ -360,6 +417,14 @@ def timings(bundle: Bundle) -> dict[str, Any]:
         "pods_per_run": len(bundle.data["pods"]),
         "wall_time_s": seconds_between(run.get("created_at"), run.get("finished_at")),
     }
+    node_types = sorted({str(n.get("node_type") or "") for n in bundle.driver_nodes} - {""})
+    if node_types and node_types != ["Pod"]:
+        # A plugin or HTTP node's startedAt->finishedAt is set by the workflow controller and includes its
+        # requeue (DEFAULT_REQUEUE_TIME) and the agent's task-set polling: not a driver lifetime, so not
+        # comparable with driver pod lifetimes (Argo workflow/controller/taskset.go, agent.go v3.7.3).
+        result["driver_timing_basis"] = "controller node times (include controller and agent delay)"
+    elif node_types:
+        result["driver_timing_basis"] = "driver pod node times"
     if overheads:
         ordered = sorted(overheads)
         result.update({
@@ -440,7 +505,8 @@ def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle], *,
             else:
                 checks.append(_check_dag(norm, base, new()))
                 checks.append(_check_task_states(norm, base, new()))
-                checks.append(_check_outputs(norm, base, new()))
+                unread = outputs_unread(bundle.data) or outputs_unread(base_bundle.data)
+                checks.append(_check_outputs(norm, base, new(), unread))
                 checks.append(_check_failure(norm, base, new()))
                 checks.append(_check_drivers(norm, base, new()))
                 checks.append(_check_log_classes(bundle, base_bundle, new(), texts, class_cache))

@@ -14,6 +14,10 @@ from functools import lru_cache
 
 from harness.normalize import Scrubber
 
+# `timestamps=true` on a pod log read puts an RFC 3339 (nano) timestamp and one space before every line
+# (Kubernetes API, core/v1 PodLogOptions.timestamps); the central driver's log is read that way, so the
+# glog pattern, anchored at the line start, must see the line without it.
+K8S_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d) ")
 GLOG = re.compile(r"^([EWF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+[^\]]*\]\s*(.*)$")
 LOGRUS = re.compile(r"level=(error|warning|warn|fatal|panic)\b.*?msg=(\"(?:[^\"\\]|\\.)*\"|\S+)", re.I)
 PLAIN = re.compile(r"\b(ERROR|WARNING|WARN|FATAL|CRITICAL|Traceback)\b[:\]]?\s*(.*)")
@@ -37,7 +41,7 @@ def _class(level: str, message: str, scrub: Scrubber) -> str:
 
 def line_class(line: str, scrub: Scrubber) -> str | None:
     """The class of one log line if it is an error or a warning, else None."""
-    stripped = line.strip()
+    stripped = K8S_TIMESTAMP.sub("", line.strip(), count=1)
     if not stripped:
         return None
     if stripped.startswith("{"):
@@ -70,6 +74,8 @@ def line_class(line: str, scrub: Scrubber) -> str | None:
 def log_classes(text: str, scrub: Scrubber) -> set[str]:
     classes: set[str] = set()
     for line in text.splitlines():
+        if line[:1].isdigit():
+            line = K8S_TIMESTAMP.sub("", line, count=1)
         if not (line[:1] in ("E", "W", "F") and line[1:5].isdigit()):
             lowered = line.lower()
             if not any(hint in lowered for hint in LEVEL_HINTS):

@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 
 from harness.cluster.base import ClusterHandle
-from harness.collect import nodes_to_records
 from harness.commands.common import Selection
 from harness.errors import HarnessError
 from harness.install import RUNNABLE
@@ -206,15 +205,21 @@ class MigrationRun:
         return records
 
     def _node_outputs(self, ctx: RunContext, run_id: str) -> dict[str, Any] | None:
-        """Task outputs as Argo recorded them (None when the Workflow is gone: the KFP record must then do)."""
+        """Task outputs of a kept run as ML Metadata holds them (executor outputs exist only there:
+        harness.taskoutputs), read the same way before and after the move; None when MLMD cannot be read
+        (the KFP run record must then do, and the comparison says so)."""
+        from harness.kfpapi import PortForward
+        from harness.mlmd import MlmdReader
+        from harness.taskoutputs import task_outputs
+
         try:
-            workflows = ctx.kube.list(*ARGO_WORKFLOWS, self.mode.user_namespace, label_selector=f"pipeline/runid={run_id}")
+            with PortForward(ctx.cluster, self.runner, namespace="kubeflow", service="metadata-grpc-service",
+                             port=8080, timeout=60) as forward, \
+                    MlmdReader(f"127.0.0.1:{forward.port}", ca_file=ctx.kfp.ca_file if self.mode.tls else None) as mlmd:
+                outputs, _ids, _problems = task_outputs(mlmd.run_executions(run_id), None)
         except HarnessError:
             return None
-        if not workflows:
-            return None
-        tasks, _drivers = nodes_to_records(workflows[0], {})
-        return {t["path"]: t["outputs"] for t in tasks if t.get("outputs")}
+        return outputs or None
 
     def _driver_modes(self, move_name: str, kube: Kube) -> list[dict[str, Any]]:
         """Each new run's live Workflow (KFP labels it `pipeline/runid`: kubeflow/pipelines 81fc181b1

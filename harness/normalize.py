@@ -1,7 +1,7 @@
 """Removes benign noise from a bundle so that only real behaviour is compared.
 
 Noise (never a difference): run ids, UIDs, timestamps, workflow and pod names, the run's namespace,
-MLMD execution ids, artifact URIs, and the order of lists. Artifacts keep name, type, metadata and
+MLMD execution ids (also `--execution_id N` inside a pod-spec-patch), artifact URIs, and the order of lists. Artifacts keep name, type, metadata and
 digest. Driver outputs of every transport become one dict: an HTTP template's JSON `result` is parsed
 into the same {name: value} shape as plugin and pod parameters.
 
@@ -24,6 +24,10 @@ UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 TIMESTAMP = re.compile(r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?\b")
 # After the workflow name is replaced, Argo pod names are `<workflow>-<template>-<hash>` or `<workflow>-<n>-agent`.
 POD = re.compile(r"<workflow>-[a-z0-9][a-z0-9.-]*")
+# The MLMD execution id the driver puts on the launcher's command line inside a CONTAINER driver's
+# pod-spec-patch (backend/src/v2/driver/driver.go initPodSpecPatch @81fc181b1: "--execution_id", "<id>"),
+# also when that JSON is itself escaped inside JSON.
+EXECUTION_ID_ARG = re.compile(r'(--execution_id(?:\\?")?\s*[,=\s]\s*(?:\\?")?)\d+')
 # Outputs whose values are ids generated per run: compared for presence only.
 ID_OUTPUTS = frozenset({"execution-id", "cached-execution-id"})
 ID_PLACEHOLDER = "<id>"
@@ -54,6 +58,8 @@ class Scrubber:
             value = TIMESTAMP.sub("<time>", value)
         if "<workflow>-" in value:
             value = POD.sub("<pod>", value)
+        if "--execution_id" in value:
+            value = EXECUTION_ID_ARG.sub(r"\g<1>" + ID_PLACEHOLDER, value)
         return value
 
     def value(self, value: Any) -> Any:

@@ -1,4 +1,8 @@
-"""Submit a scenario, wait for it, collect its evidence bundle at once (before Argo's 1h TTL deletes it).
+"""Submit a scenario, wait for it, collect its evidence bundle at once.
+
+Argo deletes a workflow's agent pod when the workflow completes, so the sidecar-plugin driver's log is
+followed while the run is in flight (harness.follow); task outputs are read from ML Metadata
+(harness.taskoutputs) through `RunContext.mlmd`.
 
 `run_scenario` is what `harness.live` and the pytest layer call per (variant, mode, scenario). The same
 compiled IR and the same arguments go to every variant. A run that does not finish in time still gets a
@@ -14,9 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness.bundle import bundle_dir
 from harness.collect import collect_run, write_run_bundle
 from harness.errors import ConfigError, HarnessError
+from harness.follow import LogFollower
 from harness.kfpapi import KfpSession
 from harness.kube import Kube
 from harness.models import TERMINAL_STATES, Mode, Scenario, Source, Variant
@@ -42,6 +49,7 @@ class RunContext:
     rbac_checks: Sequence[Check] = ()
     rbac_static: Mapping[Check, bool] = field(default_factory=dict)  # static prediction per check
     progress: Callable[[str], None] = lambda _line: None
+    mlmd: Any = None  # a harness.mlmd.MlmdReader; None: task outputs are not read (bundles are partial)
 
     @property
     def run_timeout(self) -> int:
@@ -52,14 +60,17 @@ class RunContext:
         return [*self.kfp.secrets, *self.kube.secrets]
 
 
-def wait_for_run(ctx: RunContext, run_id: str) -> tuple[dict[str, Any], str]:
+def wait_for_run(ctx: RunContext, run_id: str, follower: LogFollower | None = None) -> tuple[dict[str, Any], str]:
     """Named condition `KFP run <id> reaches a terminal state` (harness.wait): (last run JSON, "" or why not).
 
-    A failing read is a pending status, not an error: the API may blip while the run goes on.
+    A failing read is a pending status, not an error: the API may blip while the run goes on. `follower`
+    attaches to new agent pods before each read, so their logs are followed before the run can complete.
     """
     last: dict[str, Any] = {"run_id": run_id, "state": "UNKNOWN"}
 
     def check() -> Status:
+        if follower is not None:
+            follower.poll()
         try:
             last.clear()
             last.update(ctx.kfp.get_run(run_id))
@@ -91,10 +102,11 @@ def run_scenario(ctx: RunContext, scenario: Scenario, out_dir: str | Path) -> Pa
     created = apply_setup(ctx, scenario)
     try:
         started = datetime.now(timezone.utc)
-        run, problem = _submit_runs(ctx, scenario, pipeline)
+        run, problem, followed = _submit_runs(ctx, scenario, pipeline)
         rbac = snapshot(ctx.kube, ctx.rbac_checks, ctx.rbac_static) if ctx.rbac_checks else None
         collected = collect_run(ctx.kube, ctx.variant, ctx.mode, run, secrets=ctx.secrets, window_start=started,
-                                rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None)
+                                rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None,
+                                mlmd=ctx.mlmd, pipeline_spec=pipeline_spec(pipeline), followed_logs=followed)
         write_run_bundle(target, scenario, ctx.variant, ctx.mode, ctx.source, run, collected,
                          status="partial" if problem else "complete", reason=problem, secrets=ctx.secrets)
     finally:
@@ -102,7 +114,23 @@ def run_scenario(ctx: RunContext, scenario: Scenario, out_dir: str | Path) -> Pa
     return target
 
 
-def _submit_runs(ctx: RunContext, scenario: Scenario, pipeline: Path) -> tuple[dict[str, Any], str]:
+def pipeline_spec(path: Path) -> dict[str, Any]:
+    """The PipelineSpec (first YAML document) of a compiled pipeline; {} if it cannot be read (outputs are
+    then left as MLMD holds them, untyped)."""
+    try:
+        return next(iter(yaml.safe_load_all(path.read_text())), None) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _follower(ctx: RunContext, run_id: str) -> LogFollower | None:
+    logs = ctx.variant.driver.logs
+    if logs.where != "agent-pod":  # driver pods and the central Deployment outlive the run
+        return None
+    return LogFollower(ctx.kube, ctx.mode.user_namespace, run_id, logs.container, timeout=ctx.run_timeout + 60)
+
+
+def _submit_runs(ctx: RunContext, scenario: Scenario, pipeline: Path) -> tuple[dict[str, Any], str, dict[str, str]]:
     """Submit the scenario (`repeat_runs` times, one after the other) and wait; the last run is the evidence.
 
     A single run has caching off (a reused cluster must not serve it from an earlier harness run); repeated
@@ -115,10 +143,14 @@ def _submit_runs(ctx: RunContext, scenario: Scenario, pipeline: Path) -> tuple[d
                                    run_name=f"{scenario.name}-{ctx.variant.name}-{ctx.mode.name}"
                                             + (f"-{attempt}" if scenario.repeat_runs > 1 else ""),
                                    experiment=f"kfpc-{ctx.run_id}", enable_caching=caching)
-        run, problem = wait_for_run(ctx, submitted["run_id"])
+        follower = _follower(ctx, submitted["run_id"])
+        run, problem = wait_for_run(ctx, submitted["run_id"], follower)
+        followed = follower.stop(grace=0.0 if problem else 5.0) if follower is not None else {}
+        if follower is not None and follower.problems:
+            run["follow_problems"] = follower.problems
         run = {**submitted, **run, "namespace": ctx.mode.user_namespace}
         if attempt == scenario.repeat_runs or problem:
-            return {**run, "previous_runs": previous}, problem
+            return {**run, "previous_runs": previous}, problem, followed
         previous.append({"id": run.get("run_id", ""), "state": run.get("state") or "UNKNOWN"})
     raise AssertionError("unreachable: repeat_runs >= 1")
 

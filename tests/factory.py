@@ -149,13 +149,16 @@ def driver_outputs(variant: str, node: ShapeNode, execution_id: int, pod_spec_pa
         if node.driver_type == "ROOT_DAG":
             body.setdefault("iteration-count", "0")
         return {"result": json.dumps(body, separators=(",", ":"), sort_keys=True)}
-    # Classic files / SC plugin parameters: "0" for ROOT_DAG and DAG, condition "nil" when unset;
-    # Argo keeps only the outputs the template declares.
+    # Classic files / SC plugin parameters: "0" for ROOT_DAG and DAG, condition "nil" when unset.
     if node.driver_type in ("ROOT_DAG", "DAG"):
         values["iteration-count"] = values["iteration-count"] or "0"
     values["condition"] = values["condition"] or "nil"
-    if node.driver_type == "CONTAINER":
-        values["pod-spec-patch"] = values["pod-spec-patch"] or ""
+    values["pod-spec-patch"] = values["pod-spec-patch"] or ""
+    if VARIANT_DRIVER[variant] == "plugin":
+        # Argo keeps the plugin's reply verbatim (workflow/controller/taskset.go): every key the sidecar
+        # returns (ntny rpc_handler.go extractOutputParameters), pod-spec-patch "" on DAG drivers included.
+        return {"parameters": {name: value for name, value in values.items() if value is not None}}
+    # A driver pod: argoexec records only the outputs the template declares.
     return {"parameters": {name: values[name] for name in node.declared_outputs if values.get(name) is not None}}
 
 
@@ -174,7 +177,8 @@ def bundle_data(shape: Shape, run: Run, *, coin: str = "heads", fail_at: str | N
         execution_id = 1000 + run._counter * 10 + index
         pod = run.pod("system-container-impl", node.path)
         patch = json.dumps({"containers": [{"name": "main", "image": "python:3.11",
-                                             "args": ["--run_id", run.run_id, "--pod_name", pod,
+                                             "args": ["--run_id", run.run_id, "--execution_id",
+                                                      str(execution_id), "--pod_name", pod,
                                                       "--namespace", run.namespace]}]})
         condition = None
         if node.driver_type == "DAG" and node.path.rsplit("/", 1)[-1].startswith("condition-"):
@@ -233,7 +237,7 @@ def bundle_data(shape: Shape, run: Run, *, coin: str = "heads", fail_at: str | N
     files["workflow.json"] = json.dumps({"metadata": {"name": run.workflow, "uid": run.uid("wf")}})
     files["run.json"] = json.dumps({"run_id": run.run_id, "state": "FAILED" if failed else "SUCCEEDED"})
     data = {
-        "schema_version": "1.0",
+        "schema_version": "1.1",
         "status": "complete",
         "collected_by": "tests/factory.py",
         "scenario": {"name": scenario, "origin": "corpus",
@@ -251,6 +255,7 @@ def bundle_data(shape: Shape, run: Run, *, coin: str = "heads", fail_at: str | N
         "pods": pods,
         "rbac": rbac_matrix(run.variant),
         "driver_logs": {"location": DRIVER_LOG_LOCATION[run.variant], "files": [driver_file], "found": True},
+        "task_outputs": {"source": "mlmd", "read": True, "executions": len(shape.nodes)},
     }
     return data, files
 

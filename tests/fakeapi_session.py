@@ -13,11 +13,13 @@ from harness.cluster.base import ClusterHandle
 from harness.config import load_config
 from harness.kfpapi import connect
 from harness.kube import Kube
+from harness.mlmd import MlmdReader
 from harness.models import Source
 from harness.proc import Runner
 from harness.runs import RunContext
 from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakekubectl import install_fake_kubectl
+from harness.testing.fakemlmd import FakeMlmd
 
 CONFIG = load_config()
 
@@ -26,18 +28,28 @@ def seed(fake: FakeCluster) -> None:
     """The ServiceAccounts the standalone and multi-user tokens are requested for."""
     for namespace, name in (("kubeflow", "pipeline-runner"), ("kubeflow-user-example-com", "default-editor")):
         fake.add({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
+    # the profile controller binds default-editor to kubeflow-edit in its namespace, which aggregates
+    # kubeflow-pipelines-edit (manifests/kustomize/base/installs/multi-user/view-edit-cluster-roles.yaml)
+    fake.allow("kubeflow-user-example-com/default-editor", "*", "*", group="pipelines.kubeflow.org",
+               namespace="kubeflow-user-example-com")
 
 
 @contextmanager
 def fake_session(tmp_path: Path, variant: str, mode: str, fake: FakeCluster, *, renders=None, timeouts=None,
-                 run_id: str = "r1") -> Iterator[tuple[RunContext, Path]]:
+                 run_id: str = "r1", mlmd: FakeMlmd | None = None) -> Iterator[tuple[RunContext, Path]]:
+    """`mlmd`: a running FakeMlmd the session reads task outputs from (a real MlmdReader over gRPC)."""
     bin_dir = tmp_path / "bin"
     install_fake_kubectl(bin_dir)
     runner = Runner(env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     kubeconfig = fake.kubeconfig(tmp_path / "kubeconfig")
     kube = Kube(str(kubeconfig), "fake", runner=runner)
     cluster = ClusterHandle("kfpc-test", "existing", str(kubeconfig), "fake")
-    with connect(cluster, CONFIG.mode(mode), kube, runner=runner, renders=renders, timeout=20) as session:
-        yield RunContext(cluster=cluster, variant=CONFIG.variant(variant), mode=CONFIG.mode(mode),
-                         source=Source(variant, "/trees/x", "path:/trees/x", "abc123"), kube=kube, kfp=session,
-                         run_id=run_id, timeouts=timeouts or {}, poll_interval=0.01), bin_dir
+    reader = MlmdReader(mlmd.address) if mlmd is not None else None
+    try:
+        with connect(cluster, CONFIG.mode(mode), kube, runner=runner, renders=renders, timeout=20) as session:
+            yield RunContext(cluster=cluster, variant=CONFIG.variant(variant), mode=CONFIG.mode(mode),
+                             source=Source(variant, "/trees/x", "path:/trees/x", "abc123"), kube=kube, kfp=session,
+                             run_id=run_id, timeouts=timeouts or {}, poll_interval=0.01, mlmd=reader), bin_dir
+    finally:
+        if reader is not None:
+            reader.close()

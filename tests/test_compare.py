@@ -84,8 +84,13 @@ def test_central_and_pod_drivers_match_the_plugin_except_for_declared_difference
         assert blocking(result, variant) == [], variant
         assert cell_status(result, variant) is Status.PASS
     declared = {f.evidence["declared_by"] for f in findings(result, "central-driver")}
+    # the plugin's reply is kept verbatim (Argo taskset.go): execution-id on CONTAINER drivers is common to
+    # plugin and HTTP; the plugin's pod-spec-patch "" on DAG drivers is what the central driver omits
     assert declared == {"central-driver.condition-nil-omitted", "central-driver.dag-iteration-count-omitted",
-                        "central-driver.result-carries-container-execution-id", "driver.transport"}
+                        "central-driver.empty-pod-spec-patch-omitted", "driver.transport"}
+    assert {f.evidence["declared_by"] for f in findings(result, "driver-pod")} == {
+        "sidecar-plugin.container-execution-id-verbatim", "sidecar-plugin.dag-empty-pod-spec-patch-verbatim",
+        "driver.transport"}
     # The HTTP `result` JSON was parsed: the DAG condition "true" matches the plugin's parameter.
     assert not [f for f in findings(result, "central-driver") if f.evidence.get("field") == "condition"
                 and f.id == "driver.output-differs"]
@@ -94,8 +99,9 @@ def test_central_and_pod_drivers_match_the_plugin_except_for_declared_difference
 def test_declared_differences_fail_without_the_policy(make) -> None:
     result = compare({v: make(v) for v in VARIANTS}, Policy())
     ids = {f.id for f in blocking(result, "central-driver")}
-    assert {"driver.output-missing", "driver.output-extra", "driver.transport-differs"} <= ids
+    assert {"driver.output-missing", "driver.transport-differs"} <= ids
     assert cell_status(result, "central-driver") is Status.FAIL
+    assert {"driver.output-missing"} <= {f.id for f in blocking(result, "driver-pod")}  # plugin keys kept verbatim
 
 
 def _task(data, path):

@@ -20,6 +20,7 @@ from harness.render import Renderer
 from harness.runs import run_scenario
 from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakekubectl import recorded_calls
+from harness.testing.fakemlmd import FakeMlmd
 from harness.testing.fakerun import simulate
 from tests.fakeapi_session import fake_session, seed
 
@@ -38,9 +39,9 @@ def scenario(kfp_trees: Path) -> Scenario:
 def test_run_scenario_fake_api_fake_kubectl_writes_valid_bundle(tmp_path: Path, kfp_trees: Path, variant: str,
                                                                mode: str) -> None:
     kind = CONFIG.variant(variant).driver.kind
-    with FakeCluster(on_run=simulate(kind), multi_user=mode == "multi-user") as fake:
+    with FakeMlmd() as mlmd, FakeCluster(on_run=simulate(kind, mlmd=mlmd), multi_user=mode == "multi-user") as fake:
         seed(fake)
-        with fake_session(tmp_path, variant, mode, fake) as (ctx, bin_dir):
+        with fake_session(tmp_path, variant, mode, fake, mlmd=mlmd) as (ctx, bin_dir):
             path = run_scenario(ctx, scenario(kfp_trees), tmp_path / "out")
         created = [r for r in fake.requests if r.path == "/apis/v2beta1/runs" and r.method == "POST"]
 
@@ -84,11 +85,13 @@ def test_run_scenario_fake_api_fake_kubectl_writes_valid_bundle(tmp_path: Path, 
     assert "KFP driver ROOT_DAG" in driver_text
     if kind == "central-service":  # the shared service's log is cut to this run and its window
         assert "someone-else" not in driver_text and "from before" not in driver_text
-    if kind == "executor-plugin":  # /kfp/log files read through `kubectl exec`
-        assert any(f.startswith("logs/driver/") for f in logs["files"])
-        assert any("exec" in call for call in recorded_calls(bin_dir))
-    agent = [p for p in bundle.data["pods"] if p.endswith("-agent")]
-    assert bool(agent) == (kind != "pod")
+    if kind == "executor-plugin":  # followed while the run was in flight: the agent pod is gone now
+        assert [f for f in logs["files"] if f.startswith("logs/followed/")] == logs["files"]
+    # Argo deletes the agent pod (plugin and HTTP templates) when the workflow completes
+    assert not [p for p in bundle.data["pods"] if p.endswith("-agent")]
+    assert bundle.data["task_outputs"]["read"] is True
+    producer = next(t for t in bundle.tasks if t["path"] == "root/producer")
+    assert producer["outputs"]["parameters"] == {"Output": 7}  # from MLMD (Argo executor nodes have none)
 
     events = json.loads(bundle.read_text("events.json"))
     assert [e["reason"] for e in events] == ["WorkflowRunning"]  # the day-old event is outside the window
@@ -182,12 +185,14 @@ def test_connect_tls_fake_api_uses_ca_from_rendered_certificate_secret(tmp_path:
     import base64
 
     cert_file, key_file, pem = _certificate(tmp_path)
-    with FakeCluster(on_run=simulate("executor-plugin"), tls=(str(cert_file), str(key_file))) as fake:
+    with FakeMlmd() as mlmd, FakeCluster(on_run=simulate("executor-plugin", mlmd=mlmd),
+                                         tls=(str(cert_file), str(key_file))) as fake:
         seed(fake)
         fake.add({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                   "metadata": {"name": "argo-workflows-agent-ca-certificates", "namespace": "kubeflow"},
                   "data": {"ca.crt": base64.b64encode(pem).decode()}})
-        with fake_session(tmp_path, "sidecar-plugin", "tls", fake, renders=tls_renders["sidecar-plugin"]) as (ctx, _):
+        with fake_session(tmp_path, "sidecar-plugin", "tls", fake, renders=tls_renders["sidecar-plugin"],
+                          mlmd=mlmd) as (ctx, _):
             ca_file = Path(ctx.kfp.ca_file)
             assert ctx.kfp.host.startswith("https://localhost:")
             assert stat.S_IMODE(ca_file.stat().st_mode) == 0o600 and ca_file.read_bytes() == pem
