@@ -45,6 +45,13 @@ ACTIONS: tuple[tuple[str, str], ...] = (
     ("hardening.", "restore the pod-security setting the baseline variant has"),
     ("exposure.", "keep the Service or route as narrow as the baseline variant's"),
     ("credential.", "move the literal credential into a Secret referenced by name"),
+    # live tier (harness/compare.py) and the report's own source check (harness/report/model.py)
+    ("security.secret-leak", "stop the component logging the credential, then rotate it"),
+    ("sources.", "re-run the static tier and the live jobs from one commit of the variant (see Sources)"),
+    ("logs.driver-missing", "write the driver's logs where the variant's config promises them, or fix the config"),
+    *((prefix, "find in the evidence why the variant behaves differently from the baseline; fix it, or declare "
+                "the difference in fixtures/policy with a reference")
+      for prefix in ("output.", "dag.", "task.", "run.", "driver.", "failure.", "oracle.", "logs.", "timing.")),
 )
 
 

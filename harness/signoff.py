@@ -7,6 +7,7 @@ scenario/variant.mode are refused (pass each job's output once); byte-identical 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 from harness.bundle import BUNDLE_FILE, Bundle, iter_bundles, unfinished_dirs
 from harness.compare import compare_all, driver_identities
 from harness.config import load_config
+from harness.decisions import KnownFinding
 from harness.errors import BundleError, ConfigError
 from harness.policy import load_policy
 from harness.report import FORMATS, Report, build_report, write_reports
@@ -65,14 +67,12 @@ def load_static(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
     return data
 
 
-def sign_off(roots: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
-             static: str | os.PathLike[str] | None = None, policy_dir: str | os.PathLike[str] | None = None,
-             config_path: str | os.PathLike[str] | None = None, formats: Sequence[str] = tuple(FORMATS),
-             baseline: str | None = None) -> SignOff:
-    """Validate every input first (nothing is written on bad input), then compare and write the reports."""
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ConfigError("--format", f"unknown format(s) {', '.join(unknown)}", f"choose from {', '.join(FORMATS)}")
+def build_signoff(roots: Sequence[str | os.PathLike[str]], *, static: str | os.PathLike[str] | None = None,
+                  policy_dir: str | os.PathLike[str] | None = None,
+                  config_path: str | os.PathLike[str] | None = None, baseline: str | None = None,
+                  known: Sequence[KnownFinding] | None = None, today: dt.date | None = None) -> Report:
+    """Validate every input, compare, and build the report (nothing written). The CLI (`sign_off`) and the
+    pytest layer (scenarios/test_compare.py) both call this, so their verdicts cannot disagree."""
     if not roots:
         raise BundleError("no bundle directories given", "pass one or more BUNDLE_DIR (e.g. out/<run-id>)")
     config = load_config(config_path)
@@ -97,7 +97,21 @@ def sign_off(roots: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike
             unfinished.append(key)
     comparisons = compare_all(bundles, variants=variants, baseline=chosen_baseline, policy=policy,
                               driver_identities=driver_identities(config))
-    report = build_report(comparisons, variants=variants, baseline=chosen_baseline, policy=policy,
-                          static=static_data, inputs=inputs, unfinished=sorted(set(unfinished)))
+    return build_report(comparisons, variants=variants, baseline=chosen_baseline, policy=policy,
+                        static=static_data, inputs=inputs, unfinished=sorted(set(unfinished)), known=known,
+                        today=today)
+
+
+def sign_off(roots: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,
+             static: str | os.PathLike[str] | None = None, policy_dir: str | os.PathLike[str] | None = None,
+             config_path: str | os.PathLike[str] | None = None, formats: Sequence[str] = tuple(FORMATS),
+             baseline: str | None = None, known: Sequence[KnownFinding] | None = None,
+             today: dt.date | None = None) -> SignOff:
+    """Validate every input first (nothing is written on bad input), then compare and write the reports."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError("--format", f"unknown format(s) {', '.join(unknown)}", f"choose from {', '.join(FORMATS)}")
+    report = build_signoff(roots, static=static, policy_dir=policy_dir, config_path=config_path,
+                           baseline=baseline, known=known, today=today)
     written = write_reports(report, Path(out_dir), tuple(formats))
     return SignOff(report, written)

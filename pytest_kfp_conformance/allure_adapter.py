@@ -21,14 +21,67 @@ from harness.compare import Cell
 from harness.redact import redact
 from harness.report.model import Report
 
+# Allure categories (categories.json): the first whose regex matches a failed test's message wins. The
+# messages are scenarios/test_compare.py's: "N blocking decision(s) in CELL:\n- CHECK SUBJECT: ..." (one line
+# per decision), or the verdict's headline; skips start with "not verified:" or "NOT VERIFIED".
 CATEGORIES = [
-    {"name": "Undeclared differences between variants", "matchedStatuses": ["failed"],
-     "messageRegex": r"(?s).*(differs|missing|extra|gained|lost|location).*"},
-    {"name": "Secret leaks", "matchedStatuses": ["failed"], "messageRegex": r"(?s).*security\.secret-leak.*"},
-    {"name": "Not verified (cannot sign off)", "matchedStatuses": ["skipped"],
-     "messageRegex": r"(?s).*(not.verified|no bundle|no evidence|not given).*"},
+    {"name": "Evidence from different commits (re-run from one commit)", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*\bsources\.(live-commits-differ|static-commit-differs)\b.*"},
+    {"name": "Secret leaked into logs or evidence", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*\bsecurity\.secret-leak\b.*"},
+    {"name": "Run behaves differently (outputs, DAG, states, driver)", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*\n- (output|dag|task|run|driver|failure|oracle|logs|timing)\.[a-z-]+ .*"},
+    {"name": "Permissions differ (RBAC)", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*\n- rbac\.[a-z-]+ .*"},
+    {"name": "Install differs (static tier: inventory, network, TLS, images, workflows)",
+     "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s).*\n- (inventory|network|tls|image|workflow|validation|orphan|hardening|exposure|"
+                     r"credential|migration)\.[a-z-]+ .*"},
+    {"name": "Not ready to sign off (the verdict)", "matchedStatuses": ["failed"],
+     "messageRegex": r"(?s)NOT READY: .*"},
+    {"name": "Not verified: evidence missing (cannot sign off)", "matchedStatuses": ["skipped"],
+     "messageRegex": r"(?s).*(no evidence|no bundle|did not finish|partial|not given|does not cover).*"},
+    {"name": "Not verified: a check could not run (cannot sign off)", "matchedStatuses": ["skipped"],
+     "messageRegex": r"(?s).*(not verified|NOT VERIFIED).*"},
     {"name": "Harness errors (bugs)", "matchedStatuses": ["broken"]},
 ]
+
+
+def label_cell(scenario: str, variant: str, mode: str) -> None:
+    """Allure suites per variant x mode (scenario tests inside), readable parameters and title."""
+    allure.dynamic.parent_suite("kfp-conformance")
+    allure.dynamic.suite(f"{variant} x {mode}")
+    allure.dynamic.sub_suite(scenario)
+    allure.dynamic.title(f"{scenario} on {variant} ({mode})")
+    for name, value in (("scenario", scenario), ("variant", variant), ("mode", mode)):
+        allure.dynamic.parameter(name, value)
+
+
+def label_verdict(data: Mapping[str, Any]) -> None:
+    """The whole report's verdict as one test with its counts as parameters."""
+    v = data["verdict"]
+    allure.dynamic.parent_suite("kfp-conformance")
+    allure.dynamic.suite("verdict")
+    allure.dynamic.title(v["headline"])
+    for name in ("blocking_decisions", "blocking_findings", "accepted_decisions", "not_verified"):
+        allure.dynamic.parameter(name.replace("_", " "), v[name])
+    allure.attach(_json({"verdict": v, "decisions": data["decisions"], "accepted": data["accepted"],
+                         "not_verified": data["not_verified"]}), name="verdict and decisions",
+                  attachment_type=AttachmentType.JSON)
+
+
+def attach_report_cell(cell: Mapping[str, Any]) -> None:
+    """One attachment per check of a report cell that has findings or a reason, plus its diffs."""
+    for check in cell["checks"]:
+        if not check["findings"] and not check["reason"]:
+            continue
+        allure.attach(_json(check), name=f"{cell['variant']}.{cell['mode']} {check['name']}",
+                      attachment_type=AttachmentType.JSON)
+        diffs = [f"{f['id']} {f['subject']}\n{f['evidence']['diff']}" for f in check["findings"]
+                 if f["evidence"].get("diff")]
+        if diffs:
+            allure.attach(redact("\n\n".join(diffs)), name=f"{cell['variant']}.{cell['mode']} {check['name']} diff",
+                          attachment_type=AttachmentType.TEXT)
 
 
 def _json(value: Any) -> str:

@@ -36,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kfpc-bundles", action="append", default=[], metavar="DIR",
                     help="evidence bundle directories to compare (scenarios/test_compare.py); repeatable")
     group.addoption("--kfpc-policy", default=None, metavar="DIR", help="declared expected differences (fixtures/policy)")
+    group.addoption("--kfpc-static", default=None, metavar="STATIC_JSON",
+                    help="the static tier's static.json for scenarios/test_compare.py (as `report --static`)")
+    group.addoption("--kfpc-known-findings", default=None, metavar="FILE",
+                    help="accepted findings for scenarios/test_compare.py (as `report --known-findings`)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from pathlib import Path
 
+from harness.commands.known import add_known_args, load_known
 from harness.report import FORMATS
 
 
@@ -24,16 +27,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="out/report", metavar="DIR", help="where to write (default out/report)")
     parser.add_argument("--format", action="append", choices=sorted(FORMATS), dest="formats",
                         help="write only these formats (repeatable; default all)")
+    add_known_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.commands.common import check_writable_dir
+    from harness.decisions import known_findings_yaml
+    from harness.redact import redact
     from harness.signoff import sign_off
+
+    check_writable_dir(args.out, "--out")
     from harness.verdict import exit_code
 
+    known = load_known(args)
+    today = dt.date.today()
     result = sign_off(args.bundle_dirs, args.out, static=args.static, policy_dir=args.policy,
-                      config_path=args.config, formats=tuple(args.formats or FORMATS), baseline=args.baseline)
-    print(result.report.data["verdict"]["headline"])
+                      config_path=args.config, formats=tuple(args.formats or FORMATS), baseline=args.baseline,
+                      known=known, today=today)
+    data = result.report.data
+    print(data["verdict"]["headline"])
+    for mismatch in data["mismatches"]:
+        print(f"warning: {mismatch['message']}: this report mixes builds and cannot be signed off", file=sys.stderr)
     for fmt, path in sorted(result.written.items()):
         print(f"  {fmt}: {path}", file=sys.stderr)
+    if args.write_known_findings:
+        Path(args.write_known_findings).write_text(redact(known_findings_yaml(result.report.findings, today)))
+        print(f"report: wrote the blocking causes to {args.write_known_findings}: give each a reason before "
+              "using it", file=sys.stderr)
     return exit_code(result.report.verdict)

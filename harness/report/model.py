@@ -3,35 +3,45 @@
 Every writer (json, markdown, html, junit) renders this dict and nothing else, so the four outputs always
 agree. The dict is deterministic: sorted keys and lists, no clock, no input paths; only values from the
 inputs. Text that came from evidence passes through the credential redaction again before it gets here.
+
+What a release manager acts on is `decisions`: the static tier's and the live tier's findings grouped by
+cause with harness.decisions.group (the same grouping as static.md), each with what to do and where it
+applies. Every count shown anywhere is in `verdict` (harness.verdict.overall computes them once).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.compare import RBAC_ROW, Cell, Comparison
-from harness.models import Finding
+from harness.decisions import KnownFinding, apply_known, cause_key, group
+from harness.models import Finding, Severity
 from harness.policy import Policy
 from harness.redact import redact
-from harness.verdict import Check, Status, Verdict, combine, judge, overall
+from harness.verdict import Check, Status, Verdict, combine, judge, overall, unique_findings
 
-REPORT_VERSION = "1.0"
+REPORT_VERSION = "2.0"  # 2.0: decisions, one set of counts in verdict
 STATIC_ROW = "static-tier"
-MAX_LISTED = 300  # findings listed per section in report.json; the rest are counted
+MAX_LISTED = 300  # findings (and decisions) listed per section in report.json; the rest are counted
+MAX_CELLS = 12  # cells named per decision; the rest are counted
+MAX_EXAMPLES = 3  # example findings (with evidence) per decision
+SOURCES_ROW = "sources"  # matrix row shown only when live bundles and static.json disagree on a commit
 
 
 @dataclass(frozen=True)
 class Report:
     data: dict[str, Any]
+    # every finding once (not serialised): for --write-known-findings, which needs all of them
+    findings: tuple[Finding, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def verdict(self) -> Verdict:
-        v = self.data["verdict"]
-        return Verdict(Status(v["status"]), v["headline"], v["ready"], v["counts"])
+        return Verdict.from_dict(self.data["verdict"])
 
 
 def _clean(value: Any) -> Any:
@@ -92,10 +102,105 @@ def static_cells(static: Mapping[str, Any] | None, modes: Sequence[str], variant
     return cells
 
 
+def commit_mismatches(comparisons: Sequence[Comparison], static: Mapping[str, Any] | None,
+                      variants: Sequence[str]) -> list[Finding]:
+    """One blocking finding per variant whose evidence comes from more than one commit: live bundles built
+    from different commits, or live bundles and static.json from different commits. Such a report mixes
+    two builds, so it can be read (a warning on top) but not signed off (an error)."""
+    live: dict[str, set[str]] = {}
+    for comparison in comparisons:
+        for variant, source in comparison.sources.items():
+            if source.get("commit"):
+                live.setdefault(variant, set()).add(str(source["commit"]))
+    static_sources = (static or {}).get("sources") or {}
+    found = []
+    for variant in variants:
+        commits = sorted(live.get(variant, ()))
+        static_commit = str((static_sources.get(variant) or {}).get("commit") or "")
+        short = ", ".join(c[:12] for c in commits)
+        if len(commits) > 1:
+            found.append(Finding(
+                "sources.live-commits-differ", Severity.ERROR, "sources", "all", (variant,), f"variant {variant}",
+                f"the live bundles of {variant} were built from {len(commits)} commits ({short})",
+                {"live_commits": commits, "static_commit": static_commit}))
+        elif commits and static_commit and static_commit not in commits:
+            found.append(Finding(
+                "sources.static-commit-differs", Severity.ERROR, "sources", "all", (variant,),
+                f"variant {variant}",
+                f"the live bundles of {variant} were built from {short}, static.json from {static_commit[:12]}",
+                {"live_commits": commits, "static_commit": static_commit}))
+    return found
+
+
+def _accept(cells: list[Cell], known: Sequence[KnownFinding], today: dt.date) -> tuple[list[Cell], dict[str, Any]]:
+    """Findings a known-findings file accepts no longer block; each check is judged again. A finding shown in
+    several cells (one static finding, two variants) stays one object, so it is still counted once."""
+    findings = unique_findings(c for cell in cells for c in cell.checks)
+    acceptance = apply_known(findings, list(known), today)
+    replaced = {id(old): new for old, new in zip(findings, acceptance.findings)}
+    out = []
+    for cell in cells:
+        checks = []
+        for check in cell.checks:
+            mine = [replaced.get(id(f), f) for f in check.findings]
+            reason = check.reason
+            checks.append(judge(check.name, mine, not_verified=reason if check.status is Status.NOT_VERIFIED else "",
+                                skipped=reason if check.status is Status.SKIPPED else ""))
+        out.append(Cell(cell.scenario, cell.mode, cell.variant, tuple(checks)))
+    info = {"entries": len(known),
+            "expired": [{"id": k.id, "subject": k.subject, "until": k.until.isoformat() if k.until else None}
+                        for k in acceptance.expired],
+            "unused": [{"id": k.id, "subject": k.subject} for k in acceptance.unused]}
+    return out, info
+
+
+def _cell_key(cell: Cell) -> str:
+    return f"{cell.scenario}/{cell.variant}.{cell.mode}"
+
+
+def _decisions(cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    """Blocking and accepted decisions (one per cause), each with where it applies and example evidence."""
+    where: dict[int, list[str]] = {}
+    for cell in cells:
+        for f in cell.findings:
+            where.setdefault(id(f), []).append(_cell_key(cell))
+    out = []
+    for d in group(unique_findings(c for cell in cells for c in cell.checks)):
+        if not d.blocking and not d.accepted:
+            continue
+        keys = sorted({k for f in d.findings for k in where.get(id(f), ())})
+        shown = [f for f in d.findings if f.blocking] or [f for f in d.findings if f.accepted]
+        tiers = sorted({"static" if k.startswith(f"{STATIC_ROW}/") else
+                        "sources" if k.startswith(f"{SOURCES_ROW}/") else "live" for k in keys})
+        examples = sorted((_finding(f) | {"cells": sorted(set(where.get(id(f), ())))[:MAX_CELLS]}
+                           for f in shown), key=_finding_key)[:MAX_EXAMPLES]
+        out.append(d.to_dict() | {"key": "::".join(cause_key(d.findings[0])), "tiers": tiers,
+                                  "cells": keys[:MAX_CELLS], "cells_total": len(keys), "examples": examples,
+                                  "examples_total": len(shown)})
+    return out
+
+
+def _not_verified(cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    """Checks that could not run, grouped by (check, reason): one line per reason, naming the cells."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for cell in cells:
+        for c in cell.checks:
+            if c.status in (Status.NOT_VERIFIED, Status.SKIPPED):
+                # "no evidence for X on v.m" is one reason for many cells: name the cells, not the reason
+                reason = c.reason.replace(f"{cell.variant}.{cell.mode}", "{variant}.{mode}") \
+                    .replace(cell.scenario, "{scenario}")
+                groups.setdefault((c.name, c.status.value, reason), []).append(_cell_key(cell))
+    out = [{"check": name, "status": status, "reason": reason, "count": len(keys),
+            "cells": sorted(keys)[:MAX_CELLS]} for (name, status, reason), keys in groups.items()]
+    return sorted(out, key=lambda g: (-g["count"], g["check"], g["reason"]))
+
+
 def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], baseline: str, policy: Policy,
                  static: Mapping[str, Any] | None = None, inputs: Iterable[dict[str, Any]] = (),
-                 unfinished: Sequence[str] = (), title: str = "kfp-conformance sign-off report") -> Report:
-    """The report dict. `inputs` describes each bundle read; `unfinished` names bundle dirs without bundle.json."""
+                 unfinished: Sequence[str] = (), known: Sequence[KnownFinding] | None = None,
+                 today: dt.date | None = None, title: str = "kfp-conformance sign-off report") -> Report:
+    """The report dict. `inputs` describes each bundle read; `unfinished` names bundle dirs without bundle.json;
+    `known` (a known-findings file) accepts findings as of `today` (the caller's clock: the model has none)."""
     modes = sorted({c.mode for c in comparisons} | set((static or {}).get("modes") or []))
     cells: list[Cell] = [cell for c in comparisons for cell in c.cells]
     for key in sorted(unfinished):  # "<scenario>/<variant>.<mode>"
@@ -105,8 +210,13 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
             "the collector did not finish (no bundle.json)")),)))
     cells = _dedupe_cells(cells)  # an unfinished dir replaces the "no bundle" cell of its key
     cells.extend(static_cells(static, modes, variants, baseline, policy))
-    scenarios = sorted({c.scenario for c in cells if c.scenario not in (RBAC_ROW, STATIC_ROW)})
-    rows = [*scenarios, RBAC_ROW, STATIC_ROW]
+    mismatches = commit_mismatches(comparisons, static, variants)
+    for mode in modes if mismatches else ():
+        for variant in variants:
+            mine = [f for f in mismatches if variant in f.variants]
+            cells.append(Cell(SOURCES_ROW, mode, variant, (judge("commits", mine),)))
+    scenarios = sorted({c.scenario for c in cells if c.scenario not in (RBAC_ROW, STATIC_ROW, SOURCES_ROW)})
+    rows = [*scenarios, RBAC_ROW, STATIC_ROW, *([SOURCES_ROW] if mismatches else [])]
     by_key = {(c.scenario, c.mode, c.variant): c for c in cells}
     for row in rows:  # every matrix cell exists; one without evidence is not verified
         for mode in modes:
@@ -115,6 +225,10 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
                     by_key[(row, mode, variant)] = Cell(row, mode, variant, (judge(
                         "evidence", not_verified=f"no evidence for {row} on {variant}.{mode}"),))
     cells = list(by_key.values())
+    known_info: dict[str, Any] = {"entries": 0, "expired": [], "unused": []}
+    if known:
+        cells, known_info = _accept(cells, known, today or dt.date.today())
+        by_key = {(c.scenario, c.mode, c.variant): c for c in cells}
     verdict = overall(check for cell in cells for check in cell.checks)
     matrix = []
     for row in rows:
@@ -125,7 +239,9 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
                 findings = cell.findings
                 entry["cells"][f"{variant}.{mode}"] = {
                     "status": cell.status.value,
-                    "blocking": sum(1 for f in findings if f.blocking),
+                    # in decisions, like every blocking count: causes that block in this cell
+                    "blocking": len({cause_key(f) for f in findings if f.blocking}),
+                    "accepted": len({cause_key(f) for f in findings if f.accepted}),
                     "expected": sum(1 for f in findings if f.expected),
                     "reasons": sorted({f"{c.name}: {c.reason}" for c in cell.checks
                                        if c.status in (Status.NOT_VERIFIED, Status.SKIPPED)}),
@@ -133,8 +249,10 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
         entry["status"] = combine(Status(v["status"]) for v in entry["cells"].values()).value
         matrix.append(entry)
 
-    differences = sorted((_finding(f, cell) for cell in cells for f in cell.findings if f.blocking),
-                         key=_finding_key)
+    decisions = _decisions(cells)
+    blocking_decisions = [d for d in decisions if d["blocking"]]
+    accepted_decisions = [d for d in decisions if not d["blocking"]]
+    not_verified = _not_verified(cells)
     declared_counts: Counter[str] = Counter()
     declared_examples: dict[str, dict[str, Any]] = {}
     for cell in cells:
@@ -193,21 +311,24 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
     data = {
         "report_version": REPORT_VERSION,
         "title": title,
-        "verdict": {"status": verdict.status.value, "headline": verdict.headline, "ready": verdict.ready,
-                    "counts": verdict.counts},
+        "verdict": verdict.to_dict(),
         "baseline": baseline,
         "variants": list(variants),
         "modes": modes,
         "matrix": matrix,
         "cells": checks_out,
-        "differences": differences[:MAX_LISTED],
-        "differences_total": len(differences),
+        "decisions": blocking_decisions[:MAX_LISTED],
+        "accepted": accepted_decisions[:MAX_LISTED],
+        "not_verified": not_verified[:MAX_LISTED],
+        "not_verified_groups": len(not_verified),
+        "known_findings": known_info,
+        "mismatches": [_finding(f) for f in mismatches],
         "declared": declared,
         "warnings": warnings[:MAX_LISTED],
         "warnings_total": len(warnings),
         "security": security,
         "rbac": rbac,
-        "static": _static_summary(static),
+        "static": _static_summary(static, cells),
         "timings": sorted(timings, key=lambda t: (t["scenario"], t["mode"], t["variant"])),
         "sources": source_table,
         "policy": {"files": list(policy.files),
@@ -218,7 +339,7 @@ def build_report(comparisons: Sequence[Comparison], *, variants: Sequence[str], 
         "inputs": sorted(inputs, key=lambda i: json.dumps(i, sort_keys=True)),
         "unfinished": sorted(unfinished),
     }
-    return Report(_clean(data))
+    return Report(_clean(data), tuple(unique_findings(c for cell in cells for c in cell.checks)))
 
 
 def _dedupe_cells(cells: list[Cell]) -> list[Cell]:
@@ -235,18 +356,20 @@ def _dedupe_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def _static_summary(static: Mapping[str, Any] | None) -> dict[str, Any]:
+def _static_summary(static: Mapping[str, Any] | None, cells: Sequence[Cell]) -> dict[str, Any]:
+    """The static tier's share of the verdict's counts (from the same cells, so they add up), and its size."""
     if static is None:
         return {"given": False}
-    findings = [Finding.from_dict(d) for d in static.get("findings") or []]
-    blocking = [f for f in findings if f.blocking]
+    mine = unique_findings(c for cell in cells if cell.scenario == STATIC_ROW for c in cell.checks)
+    decisions = group(mine)
     return {
         "given": True,
         "schema_version": static.get("schema_version"),
         "modes": list(static.get("modes") or []),
         "pairs": list(static.get("pairs") or []),
-        "summary": static.get("summary") or {},
-        "findings_total": len(findings),
-        "blocking": sorted((_finding(f) for f in blocking), key=_finding_key)[:MAX_LISTED],
-        "by_category": dict(sorted(Counter(f.category for f in findings).items())),
+        "findings_total": len(static.get("findings") or []),
+        "blocking_decisions": sum(1 for d in decisions if d.blocking),
+        "blocking_findings": sum(1 for f in mine if f.blocking),
+        "accepted_findings": sum(1 for f in mine if f.accepted),
+        "by_category": dict(sorted(Counter(str(d.get("category")) for d in static.get("findings") or []).items())),
     }
