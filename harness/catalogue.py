@@ -11,6 +11,7 @@ mid-test, so the live tier preloads that image (see docs/catalogue.md).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -19,7 +20,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -134,6 +135,34 @@ def load_scenario_file(path: Path) -> ScenarioSpec:
     return replace(spec, file=str(path))
 
 
+IMPORT_SECONDS = 60  # a scenario file declares a pipeline; importing kfp and compiling takes seconds
+
+
+@contextlib.contextmanager
+def _import_deadline(path: Path, seconds: float | None = None) -> Iterator[None]:
+    """Fail a scenario import that hangs (a network call, an input() prompt, a loop) with one line. SIGALRM
+    works in the main thread only; elsewhere (xdist helpers, threads) the import is not timed."""
+    import signal
+    import threading
+
+    limit = float(os.environ.get("KFPC_SCENARIO_IMPORT_SECONDS") or seconds or IMPORT_SECONDS)
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum: int, frame: Any) -> None:
+        raise ConfigError(str(path), f"did not finish importing in {limit:.0f}s",
+                          "remove blocking work (network calls, input(), loops) from the module level")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _import_by_path(path: Path) -> ModuleType:
     name = f"kfpc_scenario_{path.stem}"
     loader_spec = importlib.util.spec_from_file_location(name, path)
@@ -142,9 +171,15 @@ def _import_by_path(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(loader_spec)
     sys.modules[name] = module
     try:
-        loader_spec.loader.exec_module(module)
+        with _import_deadline(path):
+            loader_spec.loader.exec_module(module)
     except HarnessError:
+        sys.modules.pop(name, None)
         raise
+    except SystemExit as exc:  # a scenario file must declare, not end the harness (exit 0 would look clean)
+        sys.modules.pop(name, None)
+        raise ConfigError(str(path), f"calls sys.exit({exc.code!r}) while being imported",
+                          "remove the exit call; a scenario file only declares SCENARIO") from None
     except Exception as exc:  # the file is user input: any error in it is one line naming the file
         sys.modules.pop(name, None)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -27,10 +28,18 @@ COMMANDS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem and where the usage is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kfp-conformance",
         description="Compare Kubeflow Pipelines driver variants: static tier, live runs, reports.",
     )
@@ -42,8 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C here must be quiet too
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     try:
         return int(args.func(args) or 0)
     except HarnessError as exc:
@@ -52,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted (cleanup ran; re-run to continue)", file=sys.stderr)
         return 130
+    except OSError as exc:  # a disk full, a permission changed mid-run: one line, not a traceback
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or type(exc).__name__}{where} (check the path, its permissions and free "
+              "space, then run again)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

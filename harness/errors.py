@@ -14,7 +14,9 @@ class HarnessError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        return f"{self.problem} ({self.fix})" if self.fix else self.problem
+        # one line always: a YAML parser's or a server's multi-line message is folded, never printed as is
+        problem, fix = (" ".join(str(text).split()) for text in (self.problem, self.fix))
+        return f"{problem} ({fix})" if fix else problem
 
 
 class ConfigError(HarnessError):

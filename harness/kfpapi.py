@@ -6,44 +6,107 @@ kubeflow`), multi-user as the profile's `default-editor` with audience `pipeline
 `<mode.user_namespace>/<mode.workflow_service_account>` in the config, so no mode name is checked here. With
 TLS the CA comes from the Secret named by the rendered KFP API Certificate's `spec.secretName` (key
 `ca.crt`), written to a 0600 temp file outside the out dir. The token lives only in memory and is
-registered for redaction with the Kubernetes boundary.
+registered for redaction with the Kubernetes boundary. A TokenRequest token lives `TOKEN_SECONDS` (an hour),
+shorter than a long run plus collection, so `TokenSource` requests a new one at 80% of its life and whenever
+the API answers 401.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 import tenacity
+import urllib3
 
 from harness.errors import ClusterError, HarnessError
 from harness.kube import Kube
 from harness.models import Identity, Mode
 from harness.proc import Runner
 from harness.redact import redact
+from harness.retry import call as retry_call
+from harness.retry import requests_get, transient_status
 
 SERVICE = ("kubeflow", "ml-pipeline")
 SERVICE_PORT = 8888
 MULTI_USER_AUDIENCE = "pipelines.kubeflow.org"
 CA_KEY = "ca.crt"
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
+TOKEN_SECONDS = 3600
+# The kubelet rotates a projected token once it is older than 80% of its life (k8s.io/api core/v1
+# ServiceAccountTokenProjection.expirationSeconds); an API token we request ourselves follows the same rule.
+REFRESH_FRACTION = 0.8
 
 
 class KfpApiError(HarnessError):
     """The KFP API refused or failed a request (message redacted)."""
 
     exit_code = 1
+
+
+@dataclass
+class TokenSource:
+    """A ServiceAccount token for the KFP API that is requested again before it expires or when rejected.
+
+    Multi-user KFP authenticates every request by a TokenReview (auth/authenticator_token_review.go at
+    kubeflow/pipelines 81fc181b1, unchanged on both PoC branches), and Kubernetes does not authenticate an
+    expired token, so a token requested once per pair stops working an hour into the pair."""
+
+    kube: Kube
+    identity: Identity
+    audiences: list[str]
+    also_redact: list[str] = field(default_factory=list, repr=False)  # e.g. the kubectl runner's secrets
+    seconds: int = TOKEN_SECONDS
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    _token: str = field(default="", repr=False)
+    _issued: float = field(default=0.0, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def current(self) -> str:
+        with self._lock:
+            if not self._token or self.clock() - self._issued >= self.seconds * REFRESH_FRACTION:
+                self._request()
+            return self._token
+
+    def refresh(self, rejected: str = "") -> str:
+        """A new token, unless another thread already replaced the `rejected` one."""
+        with self._lock:
+            if not rejected or rejected == self._token:
+                self._request()
+            return self._token
+
+    def _request(self) -> None:
+        issued = self.clock()
+        token = self.kube.request_token(self.identity, audiences=self.audiences, expiration_seconds=self.seconds)
+        if token not in self.also_redact:
+            self.also_redact.append(token)
+        self._token, self._issued = token, issued
+
+
+def _credentials(tokens: TokenSource) -> Any:
+    """kfp SDK credentials (kfp.client.TokenCredentialsBase): the generated client calls the hook before
+    every request (kfp_server_api Configuration.get_api_key_with_prefix), so the SDK always sends the
+    current token."""
+    from kfp.client import TokenCredentialsBase
+
+    class _Refreshing(TokenCredentialsBase):
+        def refresh_api_key_hook(self, config: Any) -> None:
+            config.api_key["authorization"] = tokens.current()
+
+    return _Refreshing()
 
 
 @dataclass
@@ -57,7 +120,7 @@ class KfpSession:
     ca_file: str | None
     client: Any  # kfp.Client
     secrets: list[str] = field(default_factory=list, repr=False)
-    _token: str = field(default="", repr=False)
+    tokens: TokenSource | None = field(default=None, repr=False)
 
     def submit(self, pipeline_file: str, arguments: dict[str, Any], *, run_name: str,
                experiment: str, enable_caching: bool | None = False) -> dict[str, Any]:
@@ -68,34 +131,90 @@ class KfpSession:
         """
         from kfp_server_api.exceptions import ApiException
 
-        try:
+        tried: list[bool] = []
+
+        def attempt() -> Any:
+            # Idempotent submission: after a lost answer (5xx, 429, dropped connection) the run may exist;
+            # find it by its client-chosen name (unique in the experiment kfpc-<run id>) before creating again.
+            if tried:
+                found = self._find_run(run_name, experiment)
+                if found is not None:
+                    return found
+            tried.append(True)
             # the SDK prints UI links on stdout; keep the CLI's output ours
             with contextlib.redirect_stdout(io.StringIO()):
-                result = self.client.create_run_from_pipeline_package(
+                return self._refreshing(lambda: self.client.create_run_from_pipeline_package(
                     pipeline_file, arguments=dict(arguments), run_name=run_name, experiment_name=experiment,
                     namespace=self.namespace if self.multi_user else None, enable_caching=enable_caching,
-                )
+                )).run_info
+
+        try:
+            run = retry_call(attempt, is_transient=_lost_answer)
         except ApiException as exc:
             raise KfpApiError(f"KFP API refused the run {run_name}: {exc.status} "
                               f"{redact(str(exc.body or exc.reason), self.secrets)[:300]}",
                               "check the ml-pipeline logs and the token's permissions") from None
-        run = result.run_info
+        except urllib3.exceptions.HTTPError as exc:
+            raise KfpApiError(f"KFP API unreachable while submitting the run {run_name}: {type(exc).__name__}",
+                              "check the port-forward to svc/ml-pipeline") from None
         return {"run_id": run.run_id, "created_at": _iso(run.created_at), "display_name": run_name}
+
+    def _find_run(self, run_name: str, experiment: str) -> Any:
+        """The run named `run_name` in `experiment`, or None. `display_name` is a filterable run field
+        (backend/src/apiserver/model/run.go runAPIToModelFieldMap @81fc181b1); checked here too."""
+        namespace = self.namespace if self.multi_user else None
+        try:
+            experiment_id = self.client.get_experiment(experiment_name=experiment, namespace=namespace).experiment_id
+        except ValueError:  # no such experiment: nothing was created
+            return None
+        predicate = {"predicates": [{"key": "display_name", "operation": "EQUALS", "string_value": run_name}]}
+        page = self.client.list_runs(experiment_id=experiment_id, namespace=namespace, page_size=100,
+                                     filter=json.dumps(predicate))
+        for run in page.runs or []:
+            if run.display_name == run_name and run.experiment_id in (None, "", experiment_id):
+                return run
+        return None
+
+    def _refreshing(self, call: Callable[[], Any]) -> Any:
+        """`call` through the SDK; after a 401 once more with a new token. Safe for creates: KFP
+        authenticates before it creates anything (server/run_server.go createRun -> canAccessRun)."""
+        from kfp_server_api.exceptions import ApiException
+
+        try:
+            return call()
+        except ApiException as exc:
+            if exc.status != 401 or self.tokens is None:
+                raise
+            self.tokens.refresh()
+            return call()
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """`GET /apis/v2beta1/runs/{id}` as the wire JSON (run_details.task_details included)."""
-        try:
-            answer = requests.get(f"{self.host}/apis/v2beta1/runs/{run_id}", timeout=30,
-                                  headers={"Authorization": f"Bearer {self._token}"},
-                                  verify=self.ca_file if self.ca_file else True)
-        except requests.RequestException as exc:
-            raise KfpApiError(f"KFP API unreachable while reading run {run_id}: "
-                              f"{type(exc).__name__}",
-                              "check the port-forward to svc/ml-pipeline") from None
+        for attempt in range(2):  # a 401 (token expired or rotated) is tried once more with a new token
+            token = self.tokens.current() if self.tokens else ""
+            try:
+                answer = requests_get(f"{self.host}/apis/v2beta1/runs/{run_id}", timeout=30,
+                                      headers={"Authorization": f"Bearer {token}"} if token else {},
+                                      verify=self.ca_file if self.ca_file else True)
+            except requests.RequestException as exc:
+                raise KfpApiError(f"KFP API unreachable while reading run {run_id}: "
+                                  f"{type(exc).__name__}",
+                                  "check the port-forward to svc/ml-pipeline") from None
+            if answer.status_code != 401 or self.tokens is None or attempt:
+                break
+            self.tokens.refresh(token)
         if answer.status_code != 200:
             raise KfpApiError(f"KFP API answered {answer.status_code} for run {run_id}: "
                               f"{redact(answer.text, self.secrets)[:300]}", "check the ml-pipeline logs")
         return answer.json()
+
+
+def _lost_answer(exc: BaseException) -> bool:
+    """A create whose answer may have been lost: 5xx, 429 or a connection error (kfp_server_api uses urllib3)."""
+    from kfp_server_api.exceptions import ApiException
+
+    return isinstance(exc, urllib3.exceptions.HTTPError) or (isinstance(exc, ApiException)
+                                                             and transient_status(exc.status))
 
 
 def token_identity(mode: Mode) -> tuple[Identity, list[str]]:
@@ -205,10 +324,10 @@ def connect(cluster: Any, mode: Mode, kube: Kube, *, renders: Any = None, runner
 
     runner = runner or Runner(secrets=kube.secrets)
     identity, audiences = token_identity(mode)
-    token = kube.request_token(identity, audiences=audiences)
+    # kubectl errors (port-forward) are redacted too; the Kube boundary remembers every token it issues
+    tokens = TokenSource(kube, identity, audiences, also_redact=runner.secrets)
+    tokens.current()
     secrets = kube.secrets  # shared list: the token is already in it
-    if token not in runner.secrets:
-        runner.secrets.append(token)  # kubectl errors (port-forward) are redacted too
     with contextlib.ExitStack() as stack:
         ca_file: str | None = None
         if mode.tls:
@@ -229,13 +348,13 @@ def connect(cluster: Any, mode: Mode, kube: Kube, *, renders: Any = None, runner
         _wait_healthy(host, ca_file, timeout)
         with warnings.catch_warnings():  # the SDK warns on every construction that it needs KFP >= 2.0.0b2
             warnings.simplefilter("ignore", FutureWarning)
-            client = kfp.Client(host=host, existing_token=token, ssl_ca_cert=ca_file,
+            client = kfp.Client(host=host, credentials=_credentials(tokens), ssl_ca_cert=ca_file,
                                 namespace=mode.user_namespace)
         # The SDK seeds its namespace from ~/.config/kfp/context.json; a user's leftover multi-user context
         # must not leak into a standalone run, so the mode decides.
         client._context_setting["namespace"] = mode.user_namespace if mode.multi_user else ""
         yield KfpSession(host=host, namespace=mode.user_namespace, identity=identity, multi_user=mode.multi_user,
-                         ca_file=ca_file, client=client, secrets=secrets, _token=token)
+                         ca_file=ca_file, client=client, secrets=secrets, tokens=tokens)
 
 
 @contextlib.contextmanager

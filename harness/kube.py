@@ -24,6 +24,8 @@ from harness.errors import ClusterError, HarnessError
 from harness.models import Identity
 from harness.proc import Runner
 from harness.redact import redact
+from harness.retry import RetryPolicy, retry_after_seconds, transient_status
+from harness.retry import call as retry_call
 
 # Core API group lives at /api/v1, every other group at /apis/<group>/<version>.
 CORE = "v1"
@@ -35,10 +37,12 @@ class KubeApiError(HarnessError):
 
     exit_code = 1
 
-    def __init__(self, status: int, reason: str, what: str, fix: str = "") -> None:
+    def __init__(self, status: int, reason: str, what: str, fix: str = "", *,
+                 retry_after: float | None = None) -> None:
         self.status = status
         self.reason = reason
         self.what = what
+        self.retry_after = retry_after
         super().__init__(f"Kubernetes API {what} failed: {status} {reason}".rstrip(),
                          fix or _FIXES.get(status, "check the cluster with `kubectl get --raw /version`"))
 
@@ -75,6 +79,7 @@ class Kube:
     secrets: list[str] = field(default_factory=list, repr=False)  # token values: never shown
     request_timeout: float = 30
     runner: Runner | None = field(default=None, repr=False)  # `kubectl exec`; its repr lists secrets
+    retry_policy: RetryPolicy | None = field(default=None, repr=False)  # None: harness.retry.default_policy()
 
     def __post_init__(self) -> None:
         configuration = k8s.Configuration()
@@ -85,6 +90,9 @@ class Kube:
             raise ClusterError(f"cannot load kubeconfig {self.kubeconfig} (context {self.context or 'current'}): "
                                f"{redact(str(exc), self.secrets)}",
                                "check the path and context (kind get kubeconfig --name NAME)") from None
+        # urllib3 would otherwise repeat failed requests itself (3 times, POSTs included when the connection
+        # failed before sending): harness.retry is the one policy, applied only to calls safe to repeat.
+        configuration.retries = urllib3.util.Retry(total=0, raise_on_status=False)
         self.api = k8s.ApiClient(configuration)
         self.core = k8s.CoreV1Api(self.api)
 
@@ -99,25 +107,37 @@ class Kube:
 
     # -- low level --------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, query: Mapping[str, Any] | None = None,
-              body: Any = None, what: str = "", stream: bool = False, timeout: float | None = None) -> Any:
+              body: Any = None, what: str = "", stream: bool = False, timeout: float | None = None,
+              retry: bool | None = None) -> Any:
+        """One request. `retry` (default: GET only) repeats it under `harness.retry` on 5xx, 429 and dropped
+        connections; callers pass True for POSTs that change nothing (TokenRequest, SubjectAccessReview)."""
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
-        try:
-            response = self.api.call_api(
-                path, method, query_params=params, body=body,
-                header_params={"Accept": "application/json", "Content-Type": "application/json"},
-                auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                _request_timeout=timeout or self.request_timeout,
-            )
-        except ApiException as exc:
-            reason = redact(f"{exc.reason or ''} {_status_message(exc.body)}".strip(), self.secrets)
-            raise KubeApiError(exc.status or 0, reason, what or f"{method} {path}") from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeApiError(0, redact(type(exc).__name__ + ": " + str(exc), self.secrets)[:300],
-                               what or f"{method} {path}") from None
-        if stream:
-            return response
-        data = response.data.decode("utf-8", errors="replace")
-        return data
+        what = what or f"{method} {path}"
+
+        def once() -> Any:
+            try:
+                response = self.api.call_api(
+                    path, method, query_params=params, body=body,
+                    header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=timeout or self.request_timeout,
+                )
+                if stream:
+                    return response
+                # read inside the try: a connection dropped mid-answer raises here (urllib3 ProtocolError)
+                return response.data.decode("utf-8", errors="replace")
+            except ApiException as exc:
+                reason = redact(f"{exc.reason or ''} {_status_message(exc.body)}".strip(), self.secrets)
+                raise KubeApiError(exc.status or 0, reason, what,
+                                   retry_after=retry_after_seconds(exc.headers)) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise KubeApiError(0, redact(type(exc).__name__ + ": " + str(exc), self.secrets)[:300],
+                                   what) from None
+
+        if not (method == "GET" if retry is None else retry):
+            return once()
+        return retry_call(once, is_transient=_transient, policy=self.retry_policy,
+                          retry_after=lambda exc: getattr(exc, "retry_after", None))
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         text = self._call(method, path, **kwargs)
@@ -188,6 +208,12 @@ class Kube:
         try:
             for event in watcher.stream(list_func, timeout_seconds=timeout_seconds):
                 yield {"type": event["type"], "object": event["raw_object"]}
+        except ApiException as exc:  # the client raises on an ERROR event (e.g. 410 Gone: resourceVersion too old)
+            raise KubeApiError(exc.status or 0, redact(str(exc.reason or ""), self.secrets)[:300],
+                               f"watch {plural}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # the stream dropped after it started
+            raise KubeApiError(0, redact(type(exc).__name__ + ": " + str(exc), self.secrets)[:300],
+                               f"watch {plural}") from None
         finally:
             watcher.stop()
 
@@ -204,6 +230,13 @@ class Kube:
                                  "previous": "true" if previous else None, "limitBytes": limit_bytes},
                           what=f"logs of pod {namespace}/{pod}{' -c ' + container if container else ''}")
         return redact(text, self.secrets)
+
+    def follow_log(self, namespace: str, pod: str, container: str, *, timeout: float = 3600) -> Any:
+        """An open `follow=true` log stream from the container's start (urllib3 response: `.stream()`,
+        `.close()`), for harness.follow. Not redacted here: the caller redacts what it keeps."""
+        return self._call("GET", api_path(CORE, "pods", namespace, pod, "log"),
+                          query={"container": container, "follow": "true"}, stream=True, timeout=timeout,
+                          what=f"follow logs of pod {namespace}/{pod} -c {container}")
 
     def events(self, namespace: str) -> list[dict[str, Any]]:
         return self.list(CORE, "events", namespace)
@@ -232,7 +265,7 @@ class Kube:
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                 "spec": {"audiences": audiences or [], "expirationSeconds": expiration_seconds}}
         answer = self._json("POST", api_path(CORE, "serviceaccounts", identity.namespace, identity.name, "token"),
-                            body=body, what=f"TokenRequest for {identity.ref}")
+                            body=body, what=f"TokenRequest for {identity.ref}", retry=True)
         token = str((answer.get("status") or {}).get("token") or "")
         if not token:
             raise KubeApiError(200, "TokenRequest answered without a token", f"TokenRequest for {identity.ref}")
@@ -251,7 +284,7 @@ class Kube:
                                     "system:authenticated"],
                          "resourceAttributes": attributes}}
         answer = self._json("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body=body,
-                            what=f"SubjectAccessReview for {identity.ref}")
+                            what=f"SubjectAccessReview for {identity.ref}", retry=True)
         status = answer.get("status") or {}
         return {"allowed": bool(status.get("allowed")), "denied": bool(status.get("denied")),
                 "reason": redact(str(status.get("reason") or ""), self.secrets)}
@@ -274,6 +307,10 @@ class Kube:
                  "annotations": {k: v for k, v in (s["metadata"].get("annotations") or {}).items()
                                  if k.startswith("kubernetes.io/")}}
                 for s in self.list(CORE, "secrets", namespace)]
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, KubeApiError) and transient_status(exc.status)
 
 
 def _query_value(value: Any) -> str:

@@ -27,6 +27,7 @@ from harness.cluster.base import ClusterHandle, ClusterProvider, new_run_id
 from harness.cluster.existing import ExistingProvider
 from harness.cluster.kind import KindProvider
 from harness.cluster.ledger import Claim, Ledger
+from harness.cluster.prerequisites import offline_prerequisites, tree_files
 from harness.commands.common import Selection
 from harness.errors import HarnessError
 from harness.install import INSTALL_PHASES, Installer
@@ -76,6 +77,12 @@ def deferred_signals() -> Iterator[None]:
         signal.signal(sig, lambda signum, frame: pending.append(signum))
     try:
         yield
+    except BaseException as exc:
+        # an interrupt that came during cleanup wins over a cleanup error (e.g. a failed `kind delete`),
+        # so no further pair starts
+        if pending and not isinstance(exc, KeyboardInterrupt):
+            raise (Terminated() if pending[0] == signal.SIGTERM else KeyboardInterrupt()) from exc
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -96,7 +103,7 @@ class LiveOptions:
     driver_images: dict[str, str] = field(default_factory=dict)
     local_tag: str = ""
     cluster_wait: float = 3 * 3600  # how long to wait for a --max-clusters slot or another worker's create
-    poll_interval: float = 2.0
+    poll_interval: float | None = None  # None: the plan's intervals (harness.install.Installer); tests shorten them
 
     def plan_options(self, existing: ClusterHandle | None) -> PlanOptions:
         return PlanOptions(run_id=self.run_id or new_run_id(), provider=self.provider, keep=self.keep,
@@ -122,13 +129,11 @@ def pair_inputs(selection: Selection, which: str = "ci") -> list[PairInput]:
         tree = Path(source.path)
         for mode in selection.modes:
             render = selection.renderer.render_install(tree, mode, which)
-            extra = {}
-            crd = selection.config.live.metacontroller_crd
-            if "metacontroller-crd" in mode.prerequisites and (tree / crd).is_file():
-                extra[crd] = (tree / crd).read_text()
+            live, renderer = selection.config.live, selection.renderer
+            fetched = offline_prerequisites(mode, live, renderer.mirror, renderer.kubectl, renderer.runner)
             inputs.append(PairInput(variant, mode, source, render.cluster_scoped.manifests, render.overlay.manifests,
                                     {"cluster-scoped": render.cluster_scoped.digest,
-                                     "overlay": render.overlay.digest}, extra))
+                                     "overlay": render.overlay.digest}, tree_files(tree, mode, live), fetched))
     return inputs
 
 
@@ -176,6 +181,8 @@ class LiveSession:
         self.runner = runner or Runner()
         self.settings = selection.config.live
         self.ledger = Ledger(ledger_dir(selection.cache_dir, state_dir) / "clusters.json")
+        # every child's pid goes into the ledger, so `clusters prune` can end it after a SIGKILL
+        self.runner.on_spawn, self.runner.on_exit = self.ledger.record_process, self.ledger.forget_process
         if options.provider == "kind":
             self.provider: ClusterProvider | None = KindProvider(self.settings, self.runner)
         else:
@@ -265,15 +272,24 @@ class LiveSession:
             self.progress(f"[{pair.key}] deleting cluster {name}")
             try:
                 self.provider.delete(name, self.settings.timeout("delete-cluster"))
-            finally:
+            except BaseException as exc:
+                # never erase what may still exist: the entry stays for `clusters prune`
+                reason = exc.line() if isinstance(exc, HarnessError) else type(exc).__name__
+                self.ledger.delete_failed(name, reason)
+                self.progress(f"[{pair.key}] could not delete cluster {name}: {reason} "
+                              "(kept in the ledger; run `kfp-conformance clusters prune`)")
+                if not failed or not isinstance(exc, HarnessError):
+                    raise
+            else:
                 self.ledger.forget(name)
         return False
 
     def run_scenarios(self, key: str, handle: ClusterHandle, scenarios: list[Scenario],
                       result: PairResult) -> None:
         """Connect once, then run every applicable scenario; bundles land in out/bundles/<scenario>/<pair>/."""
-        from harness.kfpapi import connect
+        from harness.kfpapi import PortForward, connect
         from harness.kube import Kube
+        from harness.mlmd import MlmdReader
         from harness.rbaclive import checks_from_identities
         from harness.runs import RunContext, run_scenario
 
@@ -293,12 +309,20 @@ class LiveSession:
         namespaces = sorted({self.settings.namespace, mode.user_namespace})
         checks = checks_from_identities(identities, namespaces)
         static = self.static_access(pair, variant, mode, checks)
-        with connect(handle, mode, kube, renders=self.overlay_manifests(pair), runner=self.runner) as session:
+        # Task outputs are in ML Metadata (harness.taskoutputs): Service metadata-grpc-service, port 8080
+        # (manifests/kustomize/base/metadata/base/metadata-grpc-service.yaml in every tree). In TLS mode the
+        # server serves the API server's certificate without client verification (env/cert-manager/
+        # platform-agnostic-standalone-tls/patches/metadata-grpc-config-writer.yaml: ssl_config,
+        # client_verify: false), so the API's CA verifies it; the certificate names 127.0.0.1.
+        with connect(handle, mode, kube, renders=self.overlay_manifests(pair), runner=self.runner) as session, \
+                PortForward(handle, self.runner, namespace="kubeflow", service="metadata-grpc-service", port=8080,
+                            timeout=60) as mlmd_forward, \
+                MlmdReader(f"127.0.0.1:{mlmd_forward.port}", ca_file=session.ca_file if mode.tls else None) as mlmd:
             for scenario in runnable:
                 self.progress(f"[{key}] running {scenario.name}")
                 ctx = RunContext(cluster=handle, variant=variant, mode=mode,
                                  source=self.selection.sources[variant.name], kube=kube, kfp=session,
-                                 run_id=self.plan.run_id, rbac_checks=checks, rbac_static=static)
+                                 run_id=self.plan.run_id, rbac_checks=checks, rbac_static=static, mlmd=mlmd)
                 bundle = run_scenario(ctx, scenario, self.out_dir)
                 result.bundles.append(str(bundle.relative_to(self.out_dir)))
                 status = json.loads((bundle / "bundle.json").read_text()).get("status")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
+from filelock import FileLock
 
 from harness.errors import CommandFailedError, CommandTimeoutError, SourceError
 from harness.models import Source
@@ -83,10 +85,31 @@ def _local(tree: Path, variant: str, origin: str, runner: Runner) -> Source:
         repository = remote.stdout.strip() if remote.returncode == 0 else ""
     elif (tree / "SOURCE.yaml").is_file():
         # Exported trees (like ../shared/kfp-trees) carry their provenance in SOURCE.yaml.
-        meta = yaml.safe_load((tree / "SOURCE.yaml").read_text()) or {}
+        meta = _source_yaml(tree / "SOURCE.yaml", variant)
         commit, ref, repository = str(meta.get("commit", "")), str(meta.get("ref", "")), str(meta.get("repository", ""))
     return Source(variant=variant, path=str(tree), origin=origin, commit=commit or "unknown", ref=ref,
                   repository=repository, dirty=dirty)
+
+
+def _source_yaml(path: Path, variant: str) -> dict[str, Any]:
+    """An exported tree's provenance: a mapping whose commit/ref/repository are strings (the commit is
+    recorded in every output, so a garbled one must stop the run, not be written everywhere)."""
+    fix = f"fix {path} (commit: <sha>, ref: <branch>, repository: <url>) or delete it"
+    try:
+        meta = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"{path} of variant {variant!r} is not valid YAML: {first}", fix) from None
+    if not isinstance(meta, dict):
+        raise SourceError(f"{path} of variant {variant!r} is a {type(meta).__name__}, not a mapping", fix)
+    for key in ("commit", "ref", "repository"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise SourceError(f"{path} of variant {variant!r}: {key} is not a string", fix)
+    commit = str(meta.get("commit") or "")
+    if commit and not re.fullmatch(r"[0-9a-fA-F]{7,64}", commit):
+        raise SourceError(f"{path} of variant {variant!r}: commit {commit[:80]!r} is not a git commit id", fix)
+    return meta
 
 
 def _clone(url: str, ref: str, variant: str, cache_dir: Path, runner: Runner) -> Source:
@@ -94,16 +117,20 @@ def _clone(url: str, ref: str, variant: str, cache_dir: Path, runner: Runner) ->
     dest = Path(cache_dir) / "git" / key
     fix = (f"check the URL and the ref {ref!r} (and the network), or clone it yourself and pass "
            f"--variant {variant}=PATH")
-    try:
-        if not (dest / ".git").exists():
-            dest.mkdir(parents=True, exist_ok=True)
-            runner.run(["git", "init", "-q", str(dest)], timeout=30)
-            runner.run(["git", "-C", str(dest), "remote", "add", "origin", url], timeout=30)
-        runner.run(["git", "-C", str(dest), "fetch", "-q", "--depth", "1", "origin", ref], timeout=600, fix=fix)
-        runner.run(["git", "-C", str(dest), "checkout", "-q", "--force", "--detach", "FETCH_HEAD"], timeout=120)
-    except (CommandFailedError, CommandTimeoutError) as exc:
-        raise SourceError(f"cannot fetch {url} at {ref!r}: {exc.problem}", fix) from None
-    commit = runner.run(["git", "-C", str(dest), "rev-parse", "HEAD"], timeout=30).stdout.strip()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # one writer per clone: xdist workers and parallel CI jobs share the cache (a second `git init` or a
+    # checkout racing a fetch would corrupt it)
+    with FileLock(str(dest) + ".lock"):
+        try:
+            if not (dest / ".git").exists():
+                dest.mkdir(parents=True, exist_ok=True)
+                runner.run(["git", "init", "-q", str(dest)], timeout=30)
+                runner.run(["git", "-C", str(dest), "remote", "add", "origin", url], timeout=30)
+            runner.run(["git", "-C", str(dest), "fetch", "-q", "--depth", "1", "origin", ref], timeout=600, fix=fix)
+            runner.run(["git", "-C", str(dest), "checkout", "-q", "--force", "--detach", "FETCH_HEAD"], timeout=120)
+        except (CommandFailedError, CommandTimeoutError) as exc:
+            raise SourceError(f"cannot fetch {url} at {ref!r}: {exc.problem}", fix) from None
+        commit = runner.run(["git", "-C", str(dest), "rev-parse", "HEAD"], timeout=30).stdout.strip()
     _check_tree(dest, variant)
     return Source(variant=variant, path=str(dest.resolve()), origin=f"git:{url}@{ref}", commit=commit, ref=ref,
                   repository=url, dirty=False)

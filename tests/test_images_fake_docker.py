@@ -59,6 +59,7 @@ def test_build_fake_docker_builds_and_saves_driver_from_tree(tmp_path: Path, fak
     assert result.returncode == 0, result.stderr
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert calls == [
+        ["info", "--format", "{{.ServerVersion}}"],  # the daemon is checked before any build (exit 2 without one)
         ["build", "-f", str(tree / "backend/Dockerfile.driver"), "-t", "kind-registry:5000/driver:ci", str(tree / ".")],
         ["save", "-o", str(tmp_path / "archives" / "driver.tar"), "kind-registry:5000/driver:ci"],
     ]

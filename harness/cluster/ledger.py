@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from filelock import FileLock
 
 from harness.cluster.base import ClusterHandle
 from harness.errors import ClusterError
+from harness.proc import kill_recorded, process_start_time
 
 CREATING, READY, DELETING = "creating", "ready", "deleting"
 
@@ -52,24 +54,41 @@ class Claim:
 
 
 class Ledger:
-    def __init__(self, path: Path, *, poll: float = 0.5) -> None:
+    def __init__(self, path: Path, *, poll: float = 0.5,
+                 notify: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = FileLock(str(self.path) + ".lock")
         self.poll = poll
         self.pid = os.getpid()
         self.host = socket.gethostname()
+        self.notify = notify
 
     # -- file ------------------------------------------------------------------------------------------
     def _load(self) -> dict[str, dict[str, Any]]:
+        """The clusters section (the processes section is kept in `self._processes` for `_save`). A file that
+        is not a ledger is set aside (never deleted: it may name clusters) with one line on stderr."""
+        self._processes: dict[str, dict[str, Any]] = {}
         if not self.path.is_file():
             return {}
-        text = self.path.read_text()
-        return json.loads(text).get("clusters", {}) if text.strip() else {}
+        try:
+            text = self.path.read_text()
+            data = json.loads(text) if text.strip() else {}
+            clusters, processes = _checked(data)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.replace(aside)
+            self.notify(f"warning: the cluster ledger {self.path} is not valid ({_short(exc)}); moved it to {aside} "
+                        "and started a new one (`kfp-conformance clusters prune --unlisted` removes kfpc-* "
+                        "clusters it named)")
+            return {}
+        self._processes = processes
+        return clusters
 
     def _save(self, clusters: dict[str, dict[str, Any]]) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "clusters": clusters}, indent=2, sort_keys=True) + "\n")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # unique: never a shared temp name
+        doc = {"version": 1, "clusters": clusters, "processes": getattr(self, "_processes", {})}
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.path)
 
     @contextmanager
@@ -188,6 +207,42 @@ class Ledger:
             entry.update(state=DELETING, owner=self.pid, holders=[])
             return True
 
+    def delete_failed(self, name: str, reason: str) -> None:
+        """The delete did not finish: keep the entry (never erase what may still exist) for `clusters prune`."""
+        with self._locked() as clusters:
+            if name in clusters:
+                clusters[name].update(state=DELETING, owner=-1, holders=[], delete_error=reason[:300])
+
+    # -- child processes (recorded so `clusters prune` can end what a SIGKILLed run left running) -------
+    def record_process(self, pid: int, argv: list[str]) -> None:
+        with self._locked():
+            # drop records of processes that ended (their owner forgot them, or the pid is gone)
+            self._processes = {k: v for k, v in self._processes.items()
+                               if v.get("host") != self.host or pid_alive(int(k))}
+            self._processes[str(pid)] = {"owner": self.pid, "host": self.host, "start": process_start_time(pid),
+                                         "argv": " ".join(Path(argv[0]).name.split() + argv[1:3])}
+
+    def forget_process(self, pid: int) -> None:
+        with self._locked():
+            self._processes.pop(str(pid), None)
+
+    def processes(self) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            self._load()
+            return dict(self._processes)
+
+    def end_orphans(self) -> list[str]:
+        """End recorded children whose harness process is gone (this host only); returns what was ended."""
+        ended = []
+        with self._locked():
+            for key, record in list(self._processes.items()):
+                if record.get("host") != self.host or pid_alive(int(record.get("owner", -1))):
+                    continue
+                if kill_recorded(int(key), str(record.get("start", ""))):
+                    ended.append(f"{key} ({record.get('argv', '')})")
+                del self._processes[key]
+        return ended
+
     def forget(self, name: str) -> None:
         with self._locked() as clusters:
             clusters.pop(name, None)
@@ -197,3 +252,23 @@ class Ledger:
             if name in clusters:
                 clusters[name].update(keep=True, kept_because=reason, holders=[],
                                       owner=-1 if clusters[name]["state"] == READY else clusters[name]["owner"])
+
+
+def _checked(data: Any) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The ledger's sections, or ValueError naming what is wrong (a hand edit, a truncated write)."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    clusters, processes = data.get("clusters", {}), data.get("processes", {})
+    if not isinstance(clusters, dict) or not isinstance(processes, dict):
+        raise ValueError("`clusters`/`processes` are not objects")
+    for name, entry in clusters.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("state"), str) \
+                or not isinstance(entry.get("holders", []), list):
+            raise ValueError(f"entry {name!r} is not a cluster record")
+        entry.setdefault("holders", [])
+        entry.setdefault("name", name)
+    return clusters, {k: v for k, v in processes.items() if isinstance(v, dict) and str(k).isdigit()}
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

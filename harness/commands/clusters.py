@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from harness.cluster.base import CLUSTER_PREFIX
 from harness.cluster.kind import KindProvider
 from harness.cluster.ledger import Ledger
-from harness.commands.common import default_cache_dir
+from harness.commands.common import check_writable_dir, default_cache_dir
 from harness.config import load_config
 from harness.errors import CommandFailedError, CommandTimeoutError, MissingBinaryError
 from harness.live import ledger_dir
@@ -45,7 +46,10 @@ def _kind_clusters(provider: KindProvider) -> tuple[list[str] | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    ledger = Ledger(ledger_dir(Path(args.cache_dir or default_cache_dir())) / "clusters.json")
+    state = ledger_dir(Path(args.cache_dir or default_cache_dir()))
+    check_writable_dir(state, "--cache-dir" if args.cache_dir and not os.environ.get("KFPC_STATE_DIR")
+                       else "the ledger dir (KFPC_STATE_DIR or KFPC_CACHE_DIR)")
+    ledger = Ledger(state / "clusters.json")
     provider = KindProvider(load_config(args.config).live)
     entries = ledger.entries()
     kind, note = _kind_clusters(provider)
@@ -70,25 +74,42 @@ def run(args: argparse.Namespace) -> int:
         for name in unlisted:
             print(f"{name}\t?\t?\tunlisted\tnot in the ledger (prune --unlisted removes it)")
         return 0
-    deleted = 0
+    if not args.dry_run:
+        for ended in ledger.end_orphans():  # children of SIGKILLed runs (port-forwards, kubectl waits, ...)
+            print(f"ended process {ended} left by a crashed run", file=sys.stderr)
+    deleted, failed = 0, []
     for name, entry in sorted(entries.items()):
         if not wanted(name, entry) or not ledger.abandoned(dict(entry)):
             continue
         if entry.get("keep") and not args.include_kept:
             continue
-        deleted += _delete(ledger, provider, name, entry.get("provider") == "kind" and kind is not None, args.dry_run)
+        if entry.get("provider") == "kind" and kind is None:
+            failed.append(name)  # kind or Docker is not working: the entry stays, nothing is erased
+            continue
+        deleted += _delete(ledger, provider, name, entry.get("provider") == "kind", args.dry_run, failed)
     if args.unlisted or args.run_id:
         for name in unlisted:
-            deleted += _delete(ledger, provider, name, True, args.dry_run)
+            deleted += _delete(ledger, provider, name, True, args.dry_run, failed)
     print(f"{'would delete' if args.dry_run else 'deleted'} {deleted} cluster(s)", file=sys.stderr)
+    if failed:
+        print(f"error: cannot delete {len(failed)} cluster(s) ({', '.join(failed)}); their ledger entries are "
+              f"kept ({note or 'kind delete failed'}; make kind and Docker work, then run "
+              "`kfp-conformance clusters prune` again)", file=sys.stderr)
+        return 1
     return 0
 
 
-def _delete(ledger: Ledger, provider: KindProvider, name: str, via_kind: bool, dry_run: bool) -> int:
+def _delete(ledger: Ledger, provider: KindProvider, name: str, via_kind: bool, dry_run: bool,
+            failed: list[str]) -> int:
     print(f"{'would delete' if dry_run else 'deleting'} {name}", file=sys.stderr)
     if dry_run:
         return 1
     if via_kind:
-        provider.delete(name)
+        try:
+            provider.delete(name)
+        except (CommandFailedError, CommandTimeoutError, MissingBinaryError) as exc:
+            ledger.delete_failed(name, exc.line())
+            failed.append(name)
+            return 0
     ledger.forget(name)
     return 1

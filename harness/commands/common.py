@@ -30,6 +30,56 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-conformance"
 
 
+def check_writable_dir(path: str | os.PathLike[str], flag: str) -> Path:
+    """`path` is (or can be made as) a directory this process may write: checked before any work starts, so
+    a bad --out/--cache-dir/--compile-to is one line, not a traceback half-way through a run."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise HarnessError(f"{flag} {path} is a file, not a directory", f"pass a directory to {flag}")
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise HarnessError(f"{flag} {path}: {existing} is a file, so the directory cannot be made",
+                           f"pass a directory to {flag}")
+    if not _can_write(existing):
+        raise HarnessError(f"{flag} {path} is not writable ({existing} denies write access)",
+                           f"pass a directory you can write to {flag}, or fix its permissions")
+    return target
+
+
+def _can_write(directory: Path) -> bool:
+    """A real probe (os.access is always yes for root, and says nothing about read-only mounts)."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".kfpc-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def check_reachable(handle: Any, timeout: float = 10) -> None:
+    """--provider existing: the API server answers /version (once, no retries: an unreachable server is a
+    setup problem the user fixes, not a transient fault)."""
+    from harness.kube import Kube, KubeApiError
+    from harness.retry import RetryPolicy
+
+    try:
+        Kube(str(handle.kubeconfig), handle.context or None, request_timeout=timeout,
+             retry_policy=RetryPolicy(attempts=1)).version()
+    except KubeApiError as exc:
+        import re
+
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", exc.reason)  # urllib3 wraps the OS error in 3 layers
+        reason = errno.group(0) if errno else f"{exc.status or ''} {exc.reason}".strip()
+        raise HarnessError(f"the API server of context {handle.context or 'current'} in {handle.kubeconfig} does "
+                           f"not answer: {reason[:300]}",
+                           "start the cluster or fix --kubeconfig/--context (check with `kubectl version`)") from None
+
+
 def add_selection_args(parser: argparse.ArgumentParser, *, out_default: str = "out") -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME[=SOURCE]",
                         help="variant to include, optionally with its source (path or git URL@REF); repeatable; "
@@ -140,7 +190,9 @@ def resolve_selection(args: argparse.Namespace, *, resolve_sources: bool = True)
     config = load_config(args.config)
     chosen = parse_variant_args(args.variant, config)
     modes = [config.mode(m) for m in (args.mode or list(config.modes))]
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    cache_dir = check_writable_dir(args.cache_dir or default_cache_dir(),
+                                   "--cache-dir" if args.cache_dir else "the cache dir (KFPC_CACHE_DIR)")
+    check_writable_dir(args.out, "--out")
     sources_dir = Path(args.sources) if args.sources else None
     if sources_dir is not None and not sources_dir.is_dir():
         raise SourceError(f"--sources {sources_dir} is not a directory",

@@ -39,6 +39,12 @@ def run_build(args: argparse.Namespace) -> int:
         for argv in build_commands(tree, builds, archive_dir=args.archive_dir):
             print(" ".join(argv))
         return 0
-    built = build_images(tree, builds, runner=Runner(), archive_dir=args.archive_dir)
+    from harness.commands.run import check_docker
+
+    check_dockerfiles(tree, builds)  # the input first, then the environment
+    runner = Runner()
+    check_docker(runner, "start the Docker daemon (images build runs `docker build`), or add --plan to print "
+                         "the commands")
+    built = build_images(tree, builds, runner=runner, archive_dir=args.archive_dir)
     print(f"images: built {len(built)} image(s) for {name}: {', '.join(built)}", file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ from harness.commands.common import (
     Selection,
     add_cluster_args,
     add_selection_args,
+    check_reachable,
     live_options,
     resolve_selection,
 )
@@ -55,9 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="if kind is not on PATH, download the pinned release (live.kind_version) and "
                                "verify its SHA-256 before use (online; off by default)")
     clusters.add_argument("--local-tag", default="", metavar="TEMPLATE",
-                          help="tag of your local builds under the registry prefix, e.g. '{variant}' after "
-                               "`kfp-conformance images build --tag <variant>` for each variant (clusters share "
-                               "one registry, so variants must not all push :latest)")
+                          help="tag of your local builds under the registry prefix (default '{variant}': build "
+                               "each with `kfp-conformance images build --tag <variant>`; clusters share one "
+                               "registry, so variants must not all push :latest; 'latest' shares one build)")
     clusters.add_argument("--reuse-clusters", action="store_true",
                           help="reuse a ready cluster kept by an earlier run for the same variant and mode")
     clusters.add_argument("--max-clusters", type=int, default=2, metavar="N",
@@ -65,9 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def check_docker(runner: Runner) -> None:
+def check_docker(runner: Runner, fix: str = "start Docker, or use --provider existing --kubeconfig PATH, "
+                                            "or --static-only") -> None:
     """A Docker engine must answer (the CLI alone is not enough; a missing daemon is not a missing binary)."""
-    fix = "start Docker, or use --provider existing --kubeconfig PATH, or --static-only"
     try:
         runner.run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
     except MissingBinaryError:
@@ -167,6 +168,8 @@ def _run(args: argparse.Namespace) -> int:
             plan = make_plan(selection, scenarios, options, existing)
             print(plan.to_json() if args.plan_format == "json" else plan.to_text(), end="")
             return 0
+        if existing is not None:
+            check_reachable(existing)  # one line, once, before the static tier or anything else
         if args.provider == "kind":
             check_docker(runner)
             if args.fetch_tools and not shutil.which("kind", path=runner.environ().get("PATH")):

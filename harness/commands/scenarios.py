@@ -46,9 +46,16 @@ def run(args: argparse.Namespace) -> int:
         return main_corpus(args)
 
     from harness import catalogue
+    from harness.commands.common import check_writable_dir
     from harness.config import load_config
     from harness.errors import HarnessError
 
+    if args.compile_to:
+        check_writable_dir(args.compile_to, "--compile-to")
+    if args.oracle:
+        check_writable_dir(args.oracle, "--oracle")
+    if args.jobs < 1:
+        raise HarnessError(f"--jobs {args.jobs} must be at least 1", "pass --jobs 1 or more")
     config = load_config(args.config)
     specs = catalogue.discover(args.pipelines, modes=list(config.modes))
     if args.only:

@@ -8,6 +8,7 @@ import sys
 
 from harness.commands.common import add_selection_args, resolve_selection
 from harness.commands.known import add_known_args, load_known, report_known
+from harness.errors import HarnessError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.static import run_static
+    from harness.static import iter_checks, run_static
 
+    names = [name for name, _check in iter_checks()]
+    unknown = [name for name in args.check if name not in names]
+    if unknown:  # otherwise nothing runs and the tier "passes"
+        raise HarnessError(f"unknown --check {', '.join(unknown)}", f"choose from {', '.join(names)}")
     known = load_known(args)
     selection = resolve_selection(args)
     today = dt.date.today()

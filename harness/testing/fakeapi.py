@@ -17,7 +17,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,17 +60,25 @@ class FakeRun:
 class FakeCluster:
     """State of one fake cluster. Use as a context manager: `with FakeCluster() as fake: fake.api_url`."""
 
-    token_factory: Callable[[str, list[str]], str] = lambda ref, audiences: f"fake-token-{ref.replace('/', '-')}"
+    # every TokenRequest answers a new token, as the API server signs a fresh JWT each time
+    token_factory: Callable[[str, list[str]], str] = \
+        lambda ref, audiences: f"fake-token-{ref.replace('/', '-')}-{uuid.uuid4().hex[:12]}"
     multi_user: bool = False
     # SubjectAccessReview rules: (user, verb, group, resource, subresource, namespace, name); "*" matches any
     access_rules: set[tuple[str, str, str, str, str, str, str]] = field(default_factory=set)
     # path regex -> (status, message): answer these requests with an error
     errors: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # one-shot faults, consumed in order by the first matching request: (method or "*", path regex, status),
+    # status 0 = drop the connection without an answer (what a restarting API server or a broken
+    # port-forward does), -1 = act on the request, then drop the answer; 429 answers carry `Retry-After: 0`
+    faults: list[tuple[str, str, int]] = field(default_factory=list)
     # called with (fake, run dict) when a run is created; fills in workflow, pods and logs
     on_run: Callable[[FakeCluster, dict[str, Any]], None] | None = None
     polls_until_done: int = 2
     final_state: str = "SUCCEEDED"
     tls: tuple[str, str] | None = None  # (cert file, key file) to serve the KFP API over HTTPS
+    # added to the fake's clock: tokens expire against it (advance it to expire what was issued)
+    clock_offset: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
@@ -80,6 +89,10 @@ class FakeCluster:
         self.runs: dict[str, FakeRun] = {}
         self.experiments: dict[str, dict[str, Any]] = {}
         self.services: dict[tuple[str, str], str] = {}  # (namespace, service) -> URL a port-forward reaches
+        # run id -> called once when the run reaches its final state (what the workflow controller does at
+        # completion, e.g. delete the agent pod: harness.testing.fakerun)
+        self.on_complete: dict[str, Callable[[FakeCluster], None]] = {}
+        self.closing = threading.Event()  # ends open log follows when the fake shuts down
         self.lock = threading.RLock()
         self._servers: list[ThreadingHTTPServer] = []
 
@@ -91,6 +104,7 @@ class FakeCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.closing.set()
         for server in self._servers:
             server.shutdown()
             server.server_close()
@@ -114,10 +128,31 @@ class FakeCluster:
                 for pattern, (status, message) in list(fake.errors.items()):
                     if re.search(pattern, request.path):
                         return self._send(status, _status(status, message), "application/json")
+                fault = fake._take_fault(request.method, request.path)
+                if fault == -1:  # the server acted on the request, then the answer was lost
+                    handler(request)
+                if fault in (0, -1):
+                    self.close_connection = True  # no status line at all: the client sees a dropped connection
+                    return None
+                if fault is not None:
+                    return self._send(fault, _status(fault, "injected fault"), "application/json")
                 status, payload, content_type = handler(request)
                 self._send(status, payload, content_type)
 
             def _send(self, status: int, payload: Any, content_type: str) -> None:
+                if isinstance(payload, Iterator):  # a follow stream: text chunks until the source ends
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for chunk in payload:
+                            self.wfile.write(chunk.encode())
+                            self.wfile.flush()
+                    except OSError:  # the client closed its end
+                        pass
+                    return
                 if isinstance(payload, list):  # a watch stream: one JSON event per line, then close
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
@@ -129,6 +164,8 @@ class FakeCluster:
                 body = payload if isinstance(payload, bytes) else (
                     payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
                 self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -149,6 +186,14 @@ class FakeCluster:
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self._servers.append(server)
         return f"{scheme}://127.0.0.1:{server.server_address[1]}"
+
+    def _take_fault(self, method: str, path: str) -> int | None:
+        with self.lock:
+            for index, (want, pattern, status) in enumerate(self.faults):
+                if want in ("*", method) and re.search(pattern, path):
+                    del self.faults[index]
+                    return status
+        return None
 
     # -- state helpers ----------------------------------------------------------------------------------
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -237,17 +282,29 @@ class FakeCluster:
         return 200, {"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": "1"},
                      "items": items}, "application/json"
 
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.clock_offset
+
     def _token_request(self, namespace: str, name: str, body: Any) -> tuple[int, Any, str]:
         if (CORE_V1, "serviceaccounts", namespace, name) not in self.objects:
             return 404, _status(404, f'serviceaccounts "{name}" not found'), "application/json"
-        audiences = list((body or {}).get("spec", {}).get("audiences") or [])
+        spec = (body or {}).get("spec") or {}
+        audiences = list(spec.get("audiences") or [])
+        # TokenRequestSpec.expirationSeconds defaults to 1 hour and may not be under 10 minutes
+        # (k8s.io/api authentication/v1 TokenRequestSpec; apiserver validation answers 422 Invalid)
+        seconds = int(spec.get("expirationSeconds") or TOKEN_DEFAULT_SECONDS)
+        if seconds < TOKEN_MIN_SECONDS:
+            return 422, _status(422, f"TokenRequest.authentication.k8s.io \"{name}\" is invalid: "
+                                     "spec.expirationSeconds: Invalid value: may not specify a duration less "
+                                     "than 10 minutes"), "application/json"
         token = self.token_factory(f"{namespace}/{name}", audiences)
+        expires = self.now() + timedelta(seconds=seconds)
         with self.lock:
-            self.tokens.append({"identity": f"{namespace}/{name}", "audiences": audiences, "token": token})
-        expires = rfc3339(datetime.now(timezone.utc) + timedelta(hours=1))
+            self.tokens.append({"identity": f"{namespace}/{name}", "audiences": audiences, "token": token,
+                                "expires": expires})
         return 201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                     "spec": body.get("spec", {}), "status": {"token": token, "expirationTimestamp": expires}}, \
-            "application/json"
+                     "spec": {**spec, "expirationSeconds": seconds},
+                     "status": {"token": token, "expirationTimestamp": rfc3339(expires)}}, "application/json"
 
     def _log(self, namespace: str, pod: str, req: _Request) -> tuple[int, Any, str]:
         if (CORE_V1, "pods", namespace, pod) not in self.objects:
@@ -263,8 +320,24 @@ class FakeCluster:
         if since:
             lines = [(t, line) for t, line in lines if t >= parse_time(since)]
         stamped = req.arg("timestamps") == "true"
-        text = "".join(f"{rfc3339(t)} {line}\n" if stamped else f"{line}\n" for t, line in lines)
-        return 200, text, "text/plain"
+        if req.arg("follow") == "true":
+            return 200, self._follow(namespace, pod, container, stamped), "text/plain"
+        return 200, "".join(_log_line(t, line, stamped) for t, line in lines), "text/plain"
+
+    def _follow(self, namespace: str, pod: str, container: str, stamped: bool) -> Iterator[str]:
+        """`follow=true`: every line so far, then new ones as they are added, until the pod is gone (the
+        kubelet ends the stream when the container stops; a deleted pod's containers stop)."""
+        sent = 0
+        while True:
+            with self.lock:
+                lines = list(self.logs.get((namespace, pod, container), []))
+                alive = (CORE_V1, "pods", namespace, pod) in self.objects
+            for moment, line in lines[sent:]:
+                yield _log_line(moment, line, stamped)
+            sent = len(lines)
+            if not alive or self.closing.is_set():
+                return
+            time.sleep(0.01)
 
     def _review(self, body: dict[str, Any]) -> dict[str, Any]:
         spec = body.get("spec", {})
@@ -276,55 +349,143 @@ class FakeCluster:
         return {**body, "status": {"allowed": allowed, "reason": reason}}
 
     # -- KFP API ----------------------------------------------------------------------------------------
+    # Upstream (kubeflow/pipelines 81fc181b1, same files on the SC and CD branches): standalone skips authn
+    # and authz (resource/resource_manager.go IsAuthorized returns nil unless multi-user); multi-user
+    # authenticates the `Authorization: Bearer` token by a TokenReview for audience TOKEN_REVIEW_AUDIENCE
+    # (auth/authenticator_token_review.go, common/const.go DefaultTokenReviewAudience), then asks a
+    # SubjectAccessReview for pipelines.kubeflow.org/<resource> in the namespace. Errors are gRPC statuses
+    # through grpc-gateway v2: HTTP 401/403/404/400 with {code, message, details[google.rpc.Status]}
+    # (common/util/error.go UserError.GRPCStatus).
     def _handle_kfp(self, req: _Request) -> tuple[int, Any, str]:
         path = req.path
-        if path == KFP_PREFIX + "healthz":
+        if path == KFP_PREFIX + "healthz":  # a plain HTTP handler outside the gateway: no authentication
             return 200, {"commit_sha": "fake", "tag_name": "fake", "multi_user": self.multi_user}, "application/json"
-        caller = self._caller(req.authorization)
-        if caller is None:
-            return 401, {"error": "Unauthenticated: no valid bearer token", "code": 16}, "application/json"
         if path == KFP_PREFIX + "experiments" and req.method == "GET":
+            namespace = req.arg("namespace") or ""
+            denied = self._kfp_authorize(req, "list", "experiments", namespace, "Failed to list experiments")
+            if denied:
+                return denied
             wanted = _filter_name(req.arg("filter"))
             found = [e for e in self.experiments.values() if wanted in (None, e["display_name"])
-                     and e.get("namespace", "") in ("", req.arg("namespace") or "")]
+                     and e.get("namespace", "") in ("", namespace)]
             return 200, ({"experiments": found, "total_size": len(found)} if found else {}), "application/json"
         if path == KFP_PREFIX + "experiments" and req.method == "POST":
+            denied = self._kfp_authorize(req, "create", "experiments", (req.body or {}).get("namespace") or "",
+                                         "Failed to create an experiment")
+            if denied:
+                return denied
             experiment = {**req.body, "experiment_id": f"exp-{len(self.experiments) + 1}",
                           "created_at": rfc3339(datetime.now(timezone.utc)), "storage_state": "AVAILABLE"}
             self.experiments[experiment["experiment_id"]] = experiment
             return 200, experiment, "application/json"
         if path == KFP_PREFIX + "runs" and req.method == "POST":
-            return self._create_run(req.body, caller)
+            return self._create_run(req)
+        if path == KFP_PREFIX + "runs" and req.method == "GET":
+            return self._list_runs(req)
         match = re.fullmatch(KFP_PREFIX + r"runs/([^/]+)", path)
         if match and req.method == "GET":
-            return self._get_run(match.group(1))
-        return 404, {"error": f"not found: {path}", "code": 5}, "application/json"
+            return self._get_run(req, match.group(1))
+        return _kfp_error(5, f"not found: {path}")
 
     def _caller(self, authorization: str) -> dict[str, Any] | None:
+        """The issued token a `Bearer` header carries, or None (unknown or not a bearer header)."""
+        if not authorization.startswith("Bearer "):
+            return None
         token = authorization.removeprefix("Bearer ").strip()
         with self.lock:
-            for issued in self.tokens:
+            for issued in reversed(self.tokens):  # newest first: a factory may repeat a value
                 if issued["token"] == token:
                     return issued
         return None
 
-    def _create_run(self, body: dict[str, Any], caller: dict[str, Any]) -> tuple[int, Any, str]:
+    def _kfp_authenticate(self, req: _Request) -> tuple[str, str]:
+        """(user, "") or ("", why the TokenReview failed). Kubernetes authenticates a token for a TokenReview
+        only if it is unexpired and its audiences intersect spec.audiences (TokenReviewStatus.audiences);
+        KFP then requires its audience in status.audiences (ensureAudience)."""
+        if not req.authorization:
+            return "", "Request header error: there is no user identity header."
+        issued = self._caller(req.authorization)
+        if issued is None:
+            return "", "Review.Status.Authenticated is false. Error [invalid bearer token]"
+        if issued.get("expires") and self.now() >= issued["expires"]:
+            return "", "Review.Status.Authenticated is false. Error [invalid bearer token, service account " \
+                       "token has expired]"
+        if TOKEN_REVIEW_AUDIENCE not in issued["audiences"]:
+            return "", (f"Review.Status.Authenticated is false. Error [invalid bearer token, token audiences "
+                        f"{issued['audiences']} is invalid for the target audiences [\"{TOKEN_REVIEW_AUDIENCE}\"]]")
+        namespace, name = issued["identity"].split("/", 1)
+        return f"system:serviceaccount:{namespace}:{name}", ""
+
+    def _kfp_authorize(self, req: _Request, verb: str, resource: str, namespace: str,
+                       what: str) -> tuple[int, Any, str] | None:
+        """None when allowed, else the error answer (multi-user only; standalone skips both checks)."""
+        if not self.multi_user:
+            return None
+        if not namespace:
+            return _kfp_error(3, f"{what}: Invalid input error: A {resource[:-1]} cannot have an empty namespace "
+                                 "in multi-user mode")
+        user, why = self._kfp_authenticate(req)
+        if not user:
+            external = "Failed to check authorization. User identity is empty in the request header"
+            return _kfp_error(16, f"{what}: Unauthenticated: {external}: {why}", external)
+        review = self._review({"spec": {"user": user, "resourceAttributes": {
+            "verb": verb, "group": "pipelines.kubeflow.org", "resource": resource, "namespace": namespace}}})
+        if review["status"]["allowed"]:
+            return None
+        external = (f"User '{user}' is not authorized with reason:  (request: &ResourceAttributes{{Namespace:"
+                    f"{namespace},Verb:{verb},Group:pipelines.kubeflow.org,Version:v1beta1,Resource:{resource}}})")
+        return _kfp_error(7, f"{what}: PermissionDenied: {external}: Unauthorized access", external)
+
+    def _kfp_identity(self, req: _Request) -> str:
+        issued = self._caller(req.authorization)
+        return issued["identity"] if issued else ""
+
+    def _create_run(self, req: _Request) -> tuple[int, Any, str]:
+        body = req.body or {}
         experiment = self.experiments.get(body.get("experiment_id", ""))
         if experiment is None:
-            return 400, {"error": "experiment not found", "code": 3}, "application/json"
-        run_id = f"{len(self.runs) + 1:08d}-fake-run"
+            return _kfp_error(5, f"Failed to create a run: experiment {body.get('experiment_id', '')} not found")
         namespace = experiment.get("namespace") or "kubeflow"
+        denied = self._kfp_authorize(req, "create", "runs", namespace, "Failed to create a run due to "
+                                     f"authorization error. Check if you have write permissions to namespace {namespace}")
+        if denied:
+            return denied
+        run_id = f"{len(self.runs) + 1:08d}-fake-run"
         run = {**body, "run_id": run_id, "state": "PENDING", "created_at": rfc3339(datetime.now(timezone.utc)),
-               "namespace": namespace, "submitted_by": caller["identity"]}
+               "namespace": namespace, "submitted_by": self._kfp_identity(req)}
         self.runs[run_id] = FakeRun(run, self.polls_until_done, self.final_state)
         if self.on_run:
             self.on_run(self, run)
         return 200, _public_run(run), "application/json"
 
-    def _get_run(self, run_id: str) -> tuple[int, Any, str]:
+    def _list_runs(self, req: _Request) -> tuple[int, Any, str]:
+        namespace = req.arg("namespace") or ("" if self.multi_user else "kubeflow")
+        experiment_id = req.arg("experiment_id")
+        if experiment_id:  # the experiment decides the namespace (run_server.go listRuns @81fc181b1)
+            if experiment_id not in self.experiments:
+                return _kfp_error(5, "Failed to list runs due to error fetching namespace for experiment "
+                                       f"{experiment_id}. Try filtering based on namespace")
+            namespace = self.experiments[experiment_id].get("namespace") or "kubeflow"
+        denied = self._kfp_authorize(req, "list", "runs", namespace, "Failed to list runs due to authorization "
+                                     f"error. Check if you have permission to access namespace {namespace}")
+        if denied:
+            return denied
+        found = [_public_run(r.body) for r in self.runs.values() if r.body["namespace"] == namespace
+                 and experiment_id in (None, r.body.get("experiment_id"))]
+        # EmitUnpopulated is false (common/utils.go CustomMarshaler): an empty list is `{}`
+        return 200, ({"runs": found, "total_size": len(found)} if found else {}), "application/json"
+
+    def _get_run(self, req: _Request, run_id: str) -> tuple[int, Any, str]:
         fake_run = self.runs.get(run_id)
-        if fake_run is None:
-            return 404, {"error": f"run {run_id} not found", "code": 5}, "application/json"
+        if fake_run is None:  # canAccessRun reads the run before it authorizes: 404 comes first
+            return _kfp_error(5, f"Failed to get a run: Failed to authorize the request: Failed to authorize with "
+                                 f"the run ID {run_id}: ResourceNotFoundError: Run {run_id} not found")
+        namespace = fake_run.body["namespace"]
+        denied = self._kfp_authorize(req, "get", "runs", namespace, f"Failed to get a run: Failed to authorize the "
+                                     f"request: Failed to access run {run_id}. Check if you have access to "
+                                     f"namespace {namespace}")
+        if denied:
+            return denied
         with self.lock:
             if fake_run.polls_left > 0:
                 fake_run.polls_left -= 1
@@ -332,10 +493,27 @@ class FakeCluster:
             else:
                 fake_run.body["state"] = fake_run.final_state
                 fake_run.body.setdefault("finished_at", rfc3339(datetime.now(timezone.utc)))
+                hook = self.on_complete.pop(run_id, None)
+                if hook is not None:
+                    hook(self)
         return 200, _public_run(fake_run.body), "application/json"
 
 
 CORE_V1 = "v1"
+
+
+def _log_line(moment: datetime, line: str, stamped: bool) -> str:
+    """A container log line as the API returns it; `timestamps=true` prefixes RFC 3339 with nanoseconds
+    (Kubernetes core/v1 PodLogOptions.timestamps; the kubelet writes RFC3339Nano)."""
+    if not stamped:
+        return f"{line}\n"
+    stamp = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+    return f"{stamp} {line}\n"
+TOKEN_DEFAULT_SECONDS = 3600
+TOKEN_MIN_SECONDS = 600
+TOKEN_REVIEW_AUDIENCE = "pipelines.kubeflow.org"
+# gRPC code -> HTTP status, as grpc-gateway v2 runtime.HTTPStatusFromCode maps them
+_GRPC_HTTP = {3: 400, 5: 404, 7: 403, 16: 401}
 
 
 @dataclass(frozen=True)
@@ -353,6 +531,15 @@ class _Request:
 
 def _public_run(run: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in run.items() if k not in ("namespace", "submitted_by")}
+
+
+def _kfp_error(code: int, message: str, external: str = "") -> tuple[int, Any, str]:
+    """A KFP API error as grpc-gateway writes a UserError: the status carries the wrapped internal message and
+    one google.rpc.Status detail with the external message (common/util/error.go GRPCStatus)."""
+    body = {"code": code, "message": message,
+            "details": [{"@type": "type.googleapis.com/google.rpc.Status", "code": code,
+                         "message": external or message}]}
+    return _GRPC_HTTP[code], body, "application/json"
 
 
 def _status(code: int, message: str) -> dict[str, Any]:
