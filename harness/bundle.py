@@ -88,7 +88,10 @@ class Bundle:
 
 def bundle_dir(out_dir: str | os.PathLike[str], scenario: str, variant: str, mode: str) -> Path:
     """`<out_dir>/bundles/<scenario>/<variant>.<mode>` (out_dir is `out/<run-id>`)."""
-    return Path(out_dir) / "bundles" / scenario / f"{variant}.{mode}"
+    from harness.models import instance_key
+
+    # no ':' of an instance `NAME:LABEL` in paths (CI artifact uploads refuse it); bundle.json keeps the name
+    return Path(out_dir) / "bundles" / scenario / f"{instance_key(variant)}.{mode}"
 
 
 @cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,18 @@ import yaml
 
 from harness.cluster.settings import LIVE_SCHEMA, LiveSettings, parse_live_settings
 from harness.errors import ConfigError
-from harness.models import DRIVER_KINDS, DriverLogs, DriverSpec, Identity, ImageOverride, Mode, Variant
+from harness.models import (
+    DRIVER_KINDS,
+    INSTANCE_LABEL,
+    INSTANCE_SEP,
+    DriverLogs,
+    DriverSpec,
+    Identity,
+    ImageOverride,
+    Mode,
+    Variant,
+    split_instance,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "variants.yaml"
@@ -59,6 +70,7 @@ SCHEMA: dict[str, Any] = {
         "variants": {
             "type": "object",
             "minProperties": 1,
+            "propertyNames": {"pattern": "^[^:=\\s]+$"},  # ':' makes an instance name, '=' starts a source
             "additionalProperties": {
                 "type": "object",
                 "required": ["description", "driver"],
@@ -123,10 +135,34 @@ class Config:
     live: LiveSettings = field(default_factory=LiveSettings)
 
     def variant(self, name: str) -> Variant:
-        if name not in self.variants:
-            raise ConfigError(self.path, f"unknown variant {name!r}",
+        """The entry `name`, or for an instance `NAME:LABEL` the entry NAME under the instance's name."""
+        if name in self.variants:
+            return self.variants[name]
+        entry, label = split_instance(name)
+        if entry not in self.variants:
+            raise ConfigError(self.path, f"unknown variant {entry!r}",
                               f"choose one of {', '.join(self.variants)} or add it to the config")
-        return self.variants[name]
+        if INSTANCE_SEP in label or not INSTANCE_LABEL.match(label):
+            raise ConfigError(self.path, f"variant instance {name!r} has an invalid label {label!r}",
+                              "write NAME:LABEL with a LABEL of up to 20 lowercase letters, digits and '-' "
+                              "(e.g. central-driver:pr)")
+        return replace(self.variants[entry], name=name)
+
+    def with_instances(self, names: list[str]) -> Config:
+        """This config with the instances among `names` added as variants, each right after its entry (config
+        order is pair order), so every lookup by name and every walk over `variants` sees them."""
+        instances = [self.variant(n) for n in dict.fromkeys(names) if n not in self.variants]
+        if not instances:
+            return self
+        variants: dict[str, Variant] = {}
+        for name, variant in self.variants.items():
+            variants[name] = variant
+            variants.update({i.name: i for i in instances if i.entry == name})
+        return replace(self, variants=variants)
+
+    def entries(self, names: list[str]) -> list[str]:
+        """The config entries behind `names` (instances resolved), in order, without repeats."""
+        return list(dict.fromkeys(self.variant(n).entry for n in names))
 
     def mode(self, name: str) -> Mode:
         if name not in self.modes:

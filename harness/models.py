@@ -12,6 +12,23 @@ from typing import Any
 
 DRIVER_KINDS = ("pod", "executor-plugin", "central-service")
 
+# `NAME:LABEL` names an instance of the config entry NAME: another build of the same variant (e.g. a pull
+# request `central-driver:pr` against its base `central-driver:base`). Behaviour comes from the entry.
+INSTANCE_SEP = ":"
+INSTANCE_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
+
+
+def split_instance(name: str) -> tuple[str, str]:
+    """`central-driver:pr` -> ("central-driver", "pr"); a plain entry name has the label ""."""
+    entry, _, label = name.partition(INSTANCE_SEP)
+    return entry, label
+
+
+def instance_key(name: str) -> str:
+    """The instance name where ':' is not allowed (cluster names are DNS labels, image tags, artifact names,
+    directories): `central-driver:pr` -> `central-driver-pr`."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -131,6 +148,11 @@ class Variant:
     profile_resources: tuple[dict[str, Any], ...] = ()
     expected_differences: tuple[str, ...] = ()
 
+    @property
+    def entry(self) -> str:
+        """The config entry this variant (or instance `NAME:LABEL`) takes its behaviour from."""
+        return split_instance(self.name)[0]
+
 
 @dataclass(frozen=True)
 class Mode:
@@ -177,6 +199,7 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     expected: bool = False
     accepted: str = ""  # why a known-findings file accepts it (harness.decisions); never blocks then
+    origin: str = ""  # with --base: branch | upstream-drift | both (harness.drift); "" when not attributed
 
     @property
     def not_verified(self) -> bool:
@@ -195,7 +218,7 @@ class Finding:
             id=data["id"], severity=Severity(data["severity"]), category=data["category"], mode=data["mode"],
             variants=tuple(data["variants"]), subject=data["subject"], message=data["message"],
             evidence=data.get("evidence", {}), expected=data.get("expected", False),
-            accepted=data.get("accepted", ""),
+            accepted=data.get("accepted", ""), origin=data.get("origin", ""),
         )
 
     @property

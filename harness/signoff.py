@@ -18,9 +18,10 @@ from typing import Any
 
 from harness.bundle import BUNDLE_FILE, Bundle, iter_bundles, unfinished_dirs
 from harness.compare import compare_all, driver_identities
-from harness.config import load_config
+from harness.config import Config, load_config
 from harness.decisions import KnownFinding
 from harness.errors import BundleError, ConfigError
+from harness.models import instance_key, split_instance
 from harness.policy import load_policy
 from harness.report import FORMATS, Report, build_report, write_reports
 
@@ -79,17 +80,19 @@ def build_signoff(roots: Sequence[str | os.PathLike[str]], *, static: str | os.P
     policy = load_policy(policy_dir)
     static_data = load_static(static)
     bundles, inputs = load_bundles(roots)
-    variants = list(config.variants)
-    chosen_baseline = baseline or config.baseline
-    config.variant(chosen_baseline)  # one clear error for an unknown baseline
-    unknown_variants = sorted({b.variant for b in bundles} - set(variants))
+    named = {b.variant for b in bundles} | set((static_data or {}).get("sources") or {})
+    unknown_variants = sorted(n for n in named if split_instance(n)[0] not in config.variants)
     if unknown_variants:
         raise BundleError(f"bundles for unknown variant(s) {', '.join(unknown_variants)}",
                           f"add them to {config.path} or pass --config")
+    config.variant(baseline or config.baseline)  # one clear error for an unknown baseline (or label)
+    config = config.with_instances(sorted(named | ({baseline} if baseline else set())))
+    variants = report_variants(config, named | ({baseline} if baseline else set()))
+    chosen_baseline = baseline or (config.baseline if config.baseline in variants else variants[0])
     if not bundles and static_data is None:
         raise BundleError(f"no bundle.json under {', '.join(str(r) for r in roots)}",
                           "pass the directory the live tier wrote (out/<run-id>)")
-    have = {f"{b.scenario}/{b.variant}.{b.mode}" for b in bundles}
+    have = {f"{b.scenario}/{instance_key(b.variant)}.{b.mode}" for b in bundles}
     unfinished = []
     for directory in unfinished_dirs(*roots):
         key = f"{directory.parent.name}/{directory.name}"
@@ -100,6 +103,15 @@ def build_signoff(roots: Sequence[str | os.PathLike[str]], *, static: str | os.P
     return build_report(comparisons, variants=variants, baseline=chosen_baseline, policy=policy,
                         static=static_data, inputs=inputs, unfinished=sorted(set(unfinished)), known=known,
                         today=today)
+
+
+def report_variants(config: Config, named: set[str]) -> list[str]:
+    """The report's columns, in config order: every entry, except that an entry whose instances
+    (`NAME:LABEL`, two builds of one variant) are present and that has no evidence of its own is replaced by
+    them (it was not run; an entry with no evidence at all still shows, as not verified)."""
+    shadowed = {split_instance(n)[0] for n in named if split_instance(n)[1]}
+    return [name for name in config.variants
+            if name in named or (split_instance(name)[1] == "" and name not in shadowed)]
 
 
 def sign_off(roots: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], *,

@@ -45,25 +45,27 @@ def resolve_source(
     sources_dir: Path | None = None,
     cache_dir: Path,
     runner: Runner | None = None,
+    tree: str | None = None,
 ) -> Source:
+    """`tree` is the directory name under `sources_dir` (an instance `NAME:LABEL` uses its entry's, NAME)."""
     runner = runner or Runner()
     if not spec:
         if sources_dir is None:
             raise SourceError(f"no source for variant {variant!r}",
                               f"pass --variant {variant}=PATH_OR_GIT_URL@REF, or --sources DIR (env KFPC_SOURCES)")
-        tree = Path(sources_dir) / variant
-        if not tree.is_dir():
-            raise SourceError(f"{tree} does not exist (variant {variant!r} under --sources {sources_dir})",
-                              f"add a {variant}/ tree to that directory or pass --variant {variant}=PATH")
-        return _local(tree, variant, f"sources-dir:{sources_dir}", runner)
+        folder = Path(sources_dir) / (tree or variant)
+        if not folder.is_dir():
+            raise SourceError(f"{folder} does not exist (variant {variant!r} under --sources {sources_dir})",
+                              f"add a {tree or variant}/ tree to that directory or pass --variant {variant}=PATH")
+        return _local(folder, variant, f"sources-dir:{sources_dir}", runner)
     git = parse_git_spec(spec)
     if git:
         return _clone(git[0], git[1], variant, cache_dir, runner)
-    tree = Path(spec).expanduser()
-    if not tree.is_dir():
+    local = Path(spec).expanduser()
+    if not local.is_dir():
         raise SourceError(f"source path {spec} for variant {variant!r} does not exist",
                           "point --variant NAME=PATH at a KFP checkout")
-    return _local(tree, variant, f"path:{tree}", runner)
+    return _local(local, variant, f"path:{local}", runner)
 
 
 def _check_tree(tree: Path, variant: str) -> None:

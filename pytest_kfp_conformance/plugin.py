@@ -21,8 +21,9 @@ SELECTION_KEY = pytest.StashKey[Any]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kfpc", "kfp-conformance")
     group.addoption("--kfpc-config", default=None, help="variants/modes catalogue (env KFPC_CONFIG)")
-    group.addoption("--kfpc-variant", action="append", default=[], metavar="NAME[=SOURCE]",
-                    help="variant to include, optionally with its source; repeatable (default: all)")
+    group.addoption("--kfpc-variant", action="append", default=[], metavar="NAME[:LABEL][=SOURCE]",
+                    help="variant to include, optionally with its source; NAME:LABEL is another build of the "
+                         "config entry NAME (central-driver:pr=../checkout); repeatable (default: all)")
     group.addoption("--kfpc-sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
                     help="directory with one KFP tree per variant (env KFPC_SOURCES)")
     group.addoption("--kfpc-mode", action="append", default=[], help="install mode; repeatable (default: all)")
@@ -117,13 +118,17 @@ def kfpc_comparisons(config: pytest.Config) -> tuple[Any, list[Any]]:
         from harness.compare import compare_all, driver_identities
         from harness.config import load_config
         from harness.policy import load_policy
-        from harness.signoff import load_bundles
+        from harness.signoff import load_bundles, report_variants
 
         problem = ""
         try:
             catalogue = load_config(config.getoption("--kfpc-config"))
             bundles, _inputs = load_bundles(config.getoption("--kfpc-bundles"))
-            comparisons = compare_all(bundles, variants=list(catalogue.variants), baseline=catalogue.baseline,
+            named = {b.variant for b in bundles}  # instances (central-driver:pr) as `report` sees them
+            catalogue = catalogue.with_instances(sorted(named))
+            variants = report_variants(catalogue, named)
+            baseline = catalogue.baseline if catalogue.baseline in variants else variants[0]
+            comparisons = compare_all(bundles, variants=variants, baseline=baseline,
                                       policy=load_policy(config.getoption("--kfpc-policy")),
                                       driver_identities=driver_identities(catalogue))
         except HarnessError as exc:

@@ -51,7 +51,11 @@ def run_id_from_env() -> str | None:
 
 
 def cluster_name(run_id: str, variant: str, mode: str) -> str:
-    """`kfpc-<run-id>-<variant>-<mode>`, or a deterministic short form with a hash when too long."""
+    """`kfpc-<run-id>-<variant>-<mode>`, or a deterministic short form with a hash when too long. An instance
+    `NAME:LABEL` is written `NAME-LABEL`: kind names become DNS labels (node hostnames, kubeconfig contexts)."""
+    from harness.models import instance_key
+
+    variant = instance_key(variant)
     full = f"{CLUSTER_PREFIX}{run_id}-{variant}-{mode}"
     if len(full) <= MAX_NAME:
         return full

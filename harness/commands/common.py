@@ -1,7 +1,9 @@
 """Arguments shared by every command that selects variants and modes, and their resolution; the
 `clusters` options shared by `run` and `migrate`.
 
-`--variant NAME[=SOURCE]` (repeatable) picks variants and optionally their source (path or git URL@REF);
+`--variant NAME[:LABEL][=SOURCE]` (repeatable) picks variants and optionally their source (path or git
+URL@REF); `NAME:LABEL` is an instance: another build of the config entry NAME (e.g. `central-driver:base`
+and `central-driver:pr`), named so in every output and taking its behaviour from NAME;
 `--sources DIR` (env KFPC_SOURCES) gives one tree per variant; `--remote-bases DIR` (env
 KFPC_REMOTE_BASES) is the offline mirror of kustomize remote bases.
 """
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import Config, load_config
 from harness.errors import HarnessError, SourceError
-from harness.models import Mode, Source, Variant
+from harness.models import Mode, Source, Variant, split_instance
 from harness.render import Renderer
 from harness.sources import resolve_source
 
@@ -81,9 +83,10 @@ def check_reachable(handle: Any, timeout: float = 10) -> None:
 
 
 def add_selection_args(parser: argparse.ArgumentParser, *, out_default: str = "out") -> None:
-    parser.add_argument("--variant", action="append", default=[], metavar="NAME[=SOURCE]",
-                        help="variant to include, optionally with its source (path or git URL@REF); repeatable; "
-                             "default: every variant in the config")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME[:LABEL][=SOURCE]",
+                        help="variant to include, optionally with its source (path or git URL@REF); NAME:LABEL "
+                             "is another build of the config entry NAME (e.g. central-driver:base=URL@REF "
+                             "central-driver:pr=../checkout); repeatable; default: every variant in the config")
     parser.add_argument("--mode", action="append", default=[], metavar="MODE",
                         help="install mode (standalone, multi-user, tls); repeatable; default: every mode")
     add_source_args(parser, out_default=out_default)
@@ -169,26 +172,71 @@ class Selection:
 
     @property
     def baseline(self) -> str:
-        """The config's baseline if selected, else the first selected variant."""
+        """The config's baseline if selected, else an instance labelled `base` (a pull request's base build),
+        else the first selected variant."""
         names = [v.name for v in self.variants]
-        return self.config.baseline if self.config.baseline in names else names[0]
+        if self.config.baseline in names:
+            return self.config.baseline
+        return next((n for n in names if split_instance(n)[1] == "base"), names[0])
 
 
 def parse_variant_args(values: list[str], config: Config) -> list[tuple[str, str]]:
+    """(name, source spec) per `--variant NAME[:LABEL][=SOURCE]`; the name is split at the first '=' (a git
+    URL's ':' comes after it)."""
     chosen: list[tuple[str, str]] = []
     for value in values or list(config.variants):
         name, _, spec = value.partition("=")
-        config.variant(name)  # raises with the list of known variants
+        config.variant(name)  # raises with the list of known variants, or the label's rule
         if name in (n for n, _ in chosen):
-            raise HarnessError(f"variant {name!r} given twice", "pass each --variant once")
+            entry = split_instance(name)[0]
+            raise HarnessError(f"variant {name!r} given twice",
+                               f"pass each --variant once; for two builds of one variant label them, e.g. "
+                               f"--variant {entry}:base=SOURCE --variant {entry}:pr=SOURCE")
         chosen.append((name, spec))
     return chosen
+
+
+def add_base_args(parser: argparse.ArgumentParser) -> None:
+    """Drift attribution (harness.drift): each variant's upstream merge-base, and hiding what upstream made."""
+    parser.add_argument("--base", action="append", default=[], metavar="NAME=SOURCE",
+                        help="the upstream merge-base of variant NAME (path, git URL@REF, or merge-base:REF to "
+                             "compute it in NAME's git checkout); every static finding then carries its origin: "
+                             "branch, upstream-drift or both; repeatable (a variant without one is its own base)")
+    parser.add_argument("--hide-drift", action="store_true",
+                        help="with --base: leave findings that only come from upstream drift out of static.md "
+                             "(static.json keeps them)")
+
+
+def resolve_bases(args: argparse.Namespace, selection: Selection) -> dict[str, Source] | None:
+    """The base source of every selected variant when any --base is given (else None: no attribution)."""
+    from harness.drift import MERGE_BASE, merge_base_tree, parse_base_args
+
+    if getattr(args, "hide_drift", False) and not args.base:
+        raise HarnessError("--hide-drift needs --base", "pass --base NAME=SOURCE for the variants whose "
+                                                        "merge-base differs (e.g. the PoC branches)")
+    if not args.base:
+        return None
+    specs = parse_base_args(args.base, [v.name for v in selection.variants])
+    sources_dir = Path(args.sources) if args.sources else None
+    bases: dict[str, Source] = {}
+    for variant in selection.variants:
+        spec = specs.get(variant.name)
+        if spec is None:
+            bases[variant.name] = selection.sources[variant.name]  # its own base
+        elif spec.startswith(MERGE_BASE):
+            tree = merge_base_tree(selection.sources[variant.name], spec[len(MERGE_BASE):], selection.cache_dir)
+            bases[variant.name] = resolve_source(str(tree), variant.name, cache_dir=selection.cache_dir)
+        else:
+            bases[variant.name] = resolve_source(spec, variant.name, sources_dir=sources_dir,
+                                                 cache_dir=selection.cache_dir)
+    return bases
 
 
 def resolve_selection(args: argparse.Namespace, *, resolve_sources: bool = True) -> Selection:
     """Validate everything before any work starts: config, variants, modes, sources, mirror, kubectl."""
     config = load_config(args.config)
     chosen = parse_variant_args(args.variant, config)
+    config = config.with_instances([name for name, _ in chosen])
     modes = [config.mode(m) for m in (args.mode or list(config.modes))]
     cache_dir = check_writable_dir(args.cache_dir or default_cache_dir(),
                                    "--cache-dir" if args.cache_dir else "the cache dir (KFPC_CACHE_DIR)")
@@ -200,8 +248,10 @@ def resolve_selection(args: argparse.Namespace, *, resolve_sources: bool = True)
     sources: dict[str, Source] = {}
     if resolve_sources:
         for name, spec in chosen:
-            spec = spec or config.variant(name).source
-            sources[name] = resolve_source(spec, name, sources_dir=sources_dir, cache_dir=cache_dir)
+            variant = config.variant(name)
+            # an instance without a source of its own builds the entry's source (or --sources DIR/NAME)
+            sources[name] = resolve_source(spec or variant.source, name, sources_dir=sources_dir,
+                                           cache_dir=cache_dir, tree=variant.entry)
     renderer = Renderer(mirror=Path(args.remote_bases) if args.remote_bases else None, cache_dir=cache_dir)
     return Selection(config=config, variants=[config.variant(n) for n, _ in chosen], modes=modes,
                      sources=sources, renderer=renderer, out_dir=Path(args.out), cache_dir=cache_dir)

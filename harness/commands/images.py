@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.commands.common import add_selection_args, resolve_selection
 from harness.errors import HarnessError
 from harness.images import build_commands, build_images, check_dockerfiles, load_image_builds
+from harness.plan import PlanOptions, local_tag
 from harness.proc import Runner
 
 
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--images-file", type=Path, help="image list (default fixtures/images.yaml)")
     build.add_argument("--only", action="append", default=[], help="build only these images (e.g. driver)")
     build.add_argument("--registry", help="registry prefix (default from the image list: kind-registry:5000)")
-    build.add_argument("--tag", help="image tag (default from the image list: latest)")
+    build.add_argument("--tag", help="image tag (default the variant's own tag, as `run` expects it: its name, "
+                                     "an instance NAME:LABEL as NAME-LABEL; see --local-tag of run)")
     build.add_argument("--archive-dir", type=Path, help="also `docker save` each image there (for kind load)")
     build.add_argument("--plan", action="store_true", help="print the docker commands, run nothing")
     build.set_defaults(func=run_build)
@@ -33,7 +35,10 @@ def run_build(args: argparse.Namespace) -> int:
     selection = resolve_selection(args)
     name = selection.variants[0].name
     tree = Path(selection.sources[name].path)
-    builds = load_image_builds(args.images_file, registry=args.registry, tag=args.tag, only=args.only)
+    # the tag `run` looks for by default (harness.plan.DEFAULT_LOCAL_TAG): builds of several variants share one
+    # registry, so each gets its own tag
+    tag = args.tag or local_tag(PlanOptions(run_id=""), name, "")
+    builds = load_image_builds(args.images_file, registry=args.registry, tag=tag, only=args.only)
     if args.plan:
         check_dockerfiles(tree, builds)
         for argv in build_commands(tree, builds, archive_dir=args.archive_dir):

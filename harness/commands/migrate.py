@@ -19,10 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("migrate", help="upgrade a live install in place between driver variants; check runs, "
                                             "in-flight runs and orphans",
                             description=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--from", dest="old", default="sidecar-plugin", metavar="VARIANT",
-                        help="variant installed first (default sidecar-plugin)")
-    parser.add_argument("--to", dest="new", default="central-driver", metavar="VARIANT",
-                        help="variant applied over it (default central-driver)")
+    parser.add_argument("--from", dest="old", default="sidecar-plugin", metavar="VARIANT[:LABEL][=SOURCE]",
+                        help="variant installed first (default sidecar-plugin), optionally an instance with "
+                             "its source as in --variant (sidecar-plugin:pr=../checkout)")
+    parser.add_argument("--to", dest="new", default="central-driver", metavar="VARIANT[:LABEL][=SOURCE]",
+                        help="variant applied over it (default central-driver), as --from")
     parser.add_argument("--rollback", action="store_true", help="then move back to --from on the same cluster")
     parser.add_argument("--mode", default="standalone", help="install mode (default standalone)")
     parser.add_argument("--scenario", action="append", default=[], metavar="NAME",
@@ -48,20 +49,21 @@ def run(args: argparse.Namespace) -> int:
     from harness.migration import DEFAULT_SCENARIOS, IN_FLIGHT_SECONDS, build_migration_plan
     from harness.models import Scenario
 
-    if args.old == args.new:
-        raise HarnessError(f"--from and --to are both {args.old}", "pick two different variants")
+    old, new = args.old.partition("=")[0], args.new.partition("=")[0]  # NAME[:LABEL], the source aside
+    if old == new:
+        raise HarnessError(f"--from and --to are both {old}", "pick two different variants")
     from harness.config import load_config
     from harness.migration import check_movable
 
     catalogue = load_config(args.config)
-    check_movable(catalogue.variant(args.old), catalogue.variant(args.new))  # before any source is resolved
+    check_movable(catalogue.variant(old), catalogue.variant(new))  # before any source is resolved
     selection = resolve_selection(argparse.Namespace(**{**vars(args), "variant": [args.old, args.new],
                                                         "mode": [args.mode]}))
-    options = live_options(args, [args.old, args.new], local_tag=args.local_tag)
+    options = live_options(args, [old, new], local_tag=args.local_tag)
     _provider, existing = existing_handle(options)
     pairs = {p.variant.name: p for p in pair_inputs(selection)}
     kept = [Scenario(name, "catalogue", f"pipelines/{name}.yaml") for name in (args.scenario or DEFAULT_SCENARIOS)]
-    plan = build_migration_plan(config=selection.config, old=pairs[args.old], new=pairs[args.new], scenarios=kept,
+    plan = build_migration_plan(config=selection.config, old=pairs[old], new=pairs[new], scenarios=kept,
                                 options=options.plan_options(existing), rollback=args.rollback,
                                 in_flight_seconds=args.in_flight_seconds or IN_FLIGHT_SECONDS)
     if args.plan:

@@ -43,11 +43,40 @@ def _identities(values: list[str]) -> list[Identity]:
     return found
 
 
+# The verbs Kubernetes authorizes: the API request verbs plus the special ones (bind, escalate, impersonate,
+# use, approve, sign), as listed in the Kubernetes docs "Authorization: determine the request verb"
+# (https://kubernetes.io/docs/reference/access-authn-authz/authorization/#determine-the-request-verb).
+# Not checked against a kubernetes source mirror (none is available here).
+VERBS = frozenset({"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy",
+                   "bind", "escalate", "impersonate", "use", "approve", "sign", "*"})
+
+
+def parse_resource(text: str, api_group: str) -> tuple[str, str, bool]:
+    """(api group, resource[/subresource], group given) from `workflows`, `workflows.argoproj.io` (kubectl's
+    resource.group) or `argoproj.io/workflows` (group/resource; a first part with a '.' is a group)."""
+    first, _, rest = text.partition("/")
+    if rest and "." in first:
+        return first, rest, True
+    resource, _, group = first.partition(".")
+    if group:
+        return group, f"{resource}/{rest}" if rest else resource, True
+    return api_group, text, bool(api_group)
+
+
+def crd_groups(manifests: list[dict]) -> dict[str, str]:
+    """plural -> API group of every CustomResourceDefinition in a render (a bare `workflows` is argoproj.io's)."""
+    return {m["spec"]["names"]["plural"]: m["spec"]["group"] for m in manifests
+            if m.get("kind") == "CustomResourceDefinition" and (m.get("spec") or {}).get("names", {}).get("plural")}
+
+
 def run(args: argparse.Namespace) -> int:
     explicit = _identities(args.as_sa)
     if args.can is not None and not 2 <= len(args.can) <= 4:
         raise HarnessError("--can takes VERB RESOURCE[/SUBRESOURCE] [NAMESPACE] [NAME]",
                            "e.g. --can get secrets kubeflow mlpipeline-minio-artifact")
+    if args.can is not None and args.can[0] not in VERBS:
+        raise HarnessError(f"--can: {args.can[0]!r} is not a Kubernetes RBAC verb",
+                           f"use one of {', '.join(sorted(VERBS))}")
     selection = resolve_selection(args)
     matrix: dict[str, dict] = {}
     answers: list[bool] = []
@@ -60,9 +89,12 @@ def run(args: argparse.Namespace) -> int:
             index = rbac.index_manifests(side.manifests)
             label = f"{variant.name}.{mode.name}"
             if args.can is not None:
-                verb, resource, namespace, name = (*args.can, "", "")[:4]
+                verb, asked, namespace, name = (*args.can, "", "")[:4]
+                group, resource, explicit_group = parse_resource(asked, args.api_group)
+                if not explicit_group:  # a bare custom resource: its group from the render's CRDs
+                    group = crd_groups(side.manifests).get(resource.split("/")[0], "")
                 for sa in identities:
-                    allowed = rbac.can(index, sa, verb, resource, namespace, api_group=args.api_group, name=name)
+                    allowed = rbac.can(index, sa, verb, resource, namespace, api_group=group, name=name)
                     answers.append(allowed)
                     print(f"{label} {sa.ref}: {'yes' if allowed else 'no'}")
                 continue

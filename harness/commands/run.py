@@ -17,10 +17,12 @@ from typing import Any
 
 from harness.commands.common import (
     Selection,
+    add_base_args,
     add_cluster_args,
     add_selection_args,
     check_reachable,
     live_options,
+    resolve_bases,
     resolve_selection,
 )
 from harness.commands.known import add_known_args, load_known, report_known
@@ -49,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="skip the static tier (e.g. it ran in an earlier CI step)")
     tier.add_argument("--plan", action="store_true", help="print every cluster, command and manifest; run nothing")
     tier.add_argument("--plan-format", choices=("text", "json"), default="text")
+    add_base_args(parser)
     add_known_args(parser)
     clusters = add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch "
                                                          "(required where the tree has a placeholder)")
@@ -157,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--max-clusters {args.max_clusters} must be at least 1", "pass --max-clusters 1..3")
     known = load_known(args)
     selection = resolve_selection(args)
+    bases = resolve_bases(args, selection) if not args.live_only else None
     options = live_options(args, [v.name for v in selection.variants], reuse=args.reuse_clusters,
                            max_clusters=args.max_clusters, local_tag=args.local_tag)
     runner = live_runner()
@@ -186,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
         from harness.static import run_static
 
         today = dt.date.today()
-        result = run_static(selection, known=known, today=today)
+        result = run_static(selection, known=known, today=today, bases=bases, hide_drift=args.hide_drift)
         print(f"static: {len(result.findings)} findings ({len(result.blocking)} blocking) -> {result.json_path}; "
               f"read {result.markdown_path}", file=sys.stderr)
         report_known(args, result.findings, result.data["summary"], today)

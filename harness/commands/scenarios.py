@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--corpus", action="store_true", help="list KFP's own compiled pipelines instead")
     parser.add_argument("--sources", metavar="DIR", help="with --corpus: directory with one KFP tree per variant "
                                                          "(env KFPC_SOURCES)")
-    parser.add_argument("--variant", metavar="NAME", help="with --corpus: the variant tree to list")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME[:LABEL][=SOURCE]",
+                        help="with --corpus: a variant and its tree (repeatable); the baseline's corpus is listed "
+                             "and coverage is computed once every compared variant's tree is known")
     parser.add_argument("--folder", action="append", default=[], metavar="NAME",
                         help="with --corpus: corpus folder (repeatable)")
     parser.add_argument("--glob", metavar="PATTERN", help="with --corpus: file name pattern")

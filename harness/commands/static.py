@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 import sys
 
-from harness.commands.common import add_selection_args, resolve_selection
+from harness.commands.common import add_base_args, add_selection_args, resolve_bases, resolve_selection
 from harness.commands.known import add_known_args, load_known, report_known
 from harness.errors import HarnessError
 
@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--self-check", action="store_true",
                         help="compare each variant's tree with itself (must give no unexpected finding)")
     parser.add_argument("--check", action="append", default=[], help="run only these checks (repeatable)")
+    add_base_args(parser)
     add_known_args(parser)
     parser.set_defaults(func=run)
 
@@ -35,12 +36,16 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"unknown --check {', '.join(unknown)}", f"choose from {', '.join(names)}")
     known = load_known(args)
     selection = resolve_selection(args)
+    bases = resolve_bases(args, selection)
     today = dt.date.today()
     result = run_static(selection, baseline_only=args.baseline_pairs, self_check=args.self_check,
-                        only=tuple(args.check), known=known, today=today)
+                        only=tuple(args.check), known=known, today=today, bases=bases, hide_drift=args.hide_drift)
     summary = result.data["summary"]
     report_known(args, result.findings, summary, today)
     print(f"static: {summary['findings']} findings ({summary['blocking']} blocking) over "
           f"{len(selection.variants)} variant(s) x {len(selection.modes)} mode(s) -> {result.json_path}, "
           f"{result.markdown_path}", file=sys.stderr)
+    if bases is not None:
+        origins = ", ".join(f"{n} {o}" for o, n in summary["by_origin"].items())
+        print(f"static: origins against the merge-bases: {origins}", file=sys.stderr)
     return result.exit_code

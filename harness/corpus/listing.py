@@ -14,7 +14,7 @@ from harness.config import Config, load_config
 from harness.corpus.entry import CORPUS_DIR, FOLDER_DIRS, CorpusEntry, load_corpus, parse_folders
 from harness.corpus.exclusions import ExclusionRule, load_exclusions, matching_rules, skips_for
 from harness.corpus.scenarios import Coverage, corpus_coverage, parse_findings
-from harness.errors import HarnessError, SourceError
+from harness.errors import SourceError
 from harness.models import Finding, Source
 
 
@@ -31,27 +31,51 @@ def main_corpus(args: argparse.Namespace) -> int:
     if sources_dir and not Path(sources_dir).is_dir():
         raise SourceError(f"--sources {sources_dir} is not a directory",
                           "point --sources (or KFPC_SOURCES) at a directory with one KFP tree per variant")
-    variant_args = _as_list(getattr(args, "variant", None))
-    if len(variant_args) > 1:
-        raise HarnessError("scenarios --corpus reads one tree", "pass --variant once (default: the baseline)")
-    name, _, spec = (variant_args[0] if variant_args else config.baseline).partition("=")
-    config.variant(name)
+    from harness.commands.common import parse_variant_args
+
+    given = parse_variant_args(_as_list(getattr(args, "variant", None)), config) if getattr(args, "variant", None) \
+        else []
+    config = config.with_instances([n for n, _ in given])
+    specs = dict(given)
+    entries_only = [n for n in config.variants if ":" not in n]
+    if len(specs) > 1:  # the compared variants are those given; the listed tree is the baseline among them
+        compared = list(specs)
+        name = config.baseline if config.baseline in compared else next(
+            (n for n in compared if n.endswith(":base")), compared[0])
+    elif specs:  # one tree given: list it, and compare it with the other entries
+        name = next(iter(specs))
+        compared = [name if n == config.variant(name).entry else n for n in entries_only]
+    else:
+        name, compared = config.baseline, entries_only
     rules = load_exclusions(getattr(args, "exclusions", None), config=config)
-    source = _resolve(name, spec or config.variant(name).source, sources_dir, args)
+    source = _resolve(name, specs.get(name) or config.variant(name).source, sources_dir, args)
     entries = load_corpus(Path(source.path), folders=folders, glob=glob)
 
-    # Coverage needs every variant's tree; compute it when all resolve from --sources, else say why not.
+    # Coverage needs every compared variant's tree: from --variant NAME=SOURCE, the config's source, or
+    # --sources DIR/NAME; computed whenever all are known, else the note says which are missing.
     coverage: Coverage | None = None
-    coverage_note = ""
-    if sources_dir:
-        trees = {v: Path(sources_dir) / v for v in config.variants}
-        absent = [v for v, t in trees.items() if not (t / CORPUS_DIR).is_dir()]
-        if absent:
-            coverage_note = f"coverage not computed: no corpus for {', '.join(absent)} under {sources_dir}"
+    trees: dict[str, Path] = {}
+    absent: list[str] = []
+    for variant in compared:
+        spec = specs.get(variant) or config.variant(variant).source
+        if not spec and not sources_dir:
+            absent.append(variant)
+            continue
+        tree = Path(source.path) if variant == name else Path(_resolve(variant, spec, sources_dir, args).path) \
+            if spec else Path(sources_dir or "") / config.variant(variant).entry
+        if (tree / CORPUS_DIR).is_dir():
+            trees[variant] = tree
         else:
-            coverage = corpus_coverage(trees, folders=folders, glob=glob)
+            absent.append(variant)
+    if absent and sources_dir:
+        coverage_note = (f"coverage not computed: no corpus for {', '.join(absent)} under {sources_dir} (pass "
+                         "--variant NAME=SOURCE for each)")
+    elif absent:
+        coverage_note = ("coverage not computed: pass --sources DIR (env KFPC_SOURCES) with every variant's tree, "
+                         f"or --variant NAME=SOURCE for {', '.join(absent)}")
     else:
-        coverage_note = "coverage not computed: pass --sources DIR (env KFPC_SOURCES) with every variant's tree"
+        coverage_note = ""
+        coverage = corpus_coverage(trees, folders=folders, glob=glob)
 
     findings = parse_findings(entries, name) + (coverage.findings() if coverage else [])
     if fmt == "json":
