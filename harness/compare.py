@@ -16,9 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from harness.bundle import Bundle
+from harness.diff import describe, walk
 from harness.logs import log_classes
 from harness.models import ORACLE, SAME_AS_BASELINE, Finding, Severity
 from harness.normalize import NormalRun, Scrubber, normalize, parse_json_text, same_value, seconds_between
@@ -107,10 +106,11 @@ def _show(value: Any) -> str:
 
 
 def _diff(a: Any, b: Any) -> str:
-    """A readable diff of two structured values (deepdiff), redacted; empty for plain values."""
+    """A readable diff of two structured values (the one diff walk, one line per change), redacted; empty for
+    plain values."""
     a, b = parse_json_text(a), parse_json_text(b)
     if isinstance(a, dict | list) and isinstance(b, dict | list):
-        return redact(DeepDiff(a, b, verbose_level=2).pretty())
+        return redact("\n".join(describe(list(walk(a, b)))))
     return ""
 
 

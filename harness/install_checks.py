@@ -59,7 +59,7 @@ def check_schemas(ctx: StaticContext, pairs: list[Pair], mode: Mode, validator: 
     findings, data = [], {}
     for which in _overlays(ctx, mode):
         for variant in _variants(pairs):
-            report = validator.validate(ctx.render(variant.name, mode.name, which).manifests)
+            report = validator.validate_install(ctx.render(variant.name, mode.name, which), ctx.selection.cache_dir)
             findings += _tag(report.findings(mode=mode.name, variants=(variant.name,)), which)
             data[f"{variant.name}.{which}"] = report.summary()
     return findings, data

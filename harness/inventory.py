@@ -2,9 +2,9 @@
 
 Objects are keyed by (apiVersion group, kind, namespace, name), the identity `kubectl apply` uses, so
 an apiVersion bump within a group is a field change, not a remove+add. Field changes come from
-deepdiff; before diffing, lists whose items all carry a unique `name` (containers, env, volumes, ports)
-become maps keyed by that name, so reordering is not a change and paths read
-`spec.template.spec.containers[ml-pipeline-api-server].env[V2_DRIVER_IMAGE].value`.
+the harness's one diff walk (harness.diff); before diffing, lists whose items all carry a unique `name`
+(containers, env, volumes, ports) become maps keyed by that name, so reordering is not a change and paths
+read `spec.template.spec.containers[ml-pipeline-api-server].env[V2_DRIVER_IMAGE].value`.
 
 Values never leave as they are when they are secret: a Secret's `data`/`stringData` and credential-looking
 values (env, ConfigMap keys, credential shapes) show as `<value changed: sha256:…/len=N>`
@@ -13,21 +13,18 @@ values (env, ConfigMap keys, credential shapes) show as `<value changed: sha256:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from harness.credentials import mask_field
+from harness.diff import by_name, plain, walk
 from harness.models import Finding, Severity
 from harness.render import resource_key
 
 ResourceKey = tuple[str, str, str, str]  # (group, kind, namespace, name), as harness.render.resource_key
 Manifest = dict[str, Any]
 MAX_CHANGES_IN_FINDING = 25  # field changes listed per finding; the full list is in the summary
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def describe(key: ResourceKey) -> str:
@@ -45,46 +42,6 @@ def index_manifests(manifests: Iterable[Manifest]) -> dict[ResourceKey, Manifest
     return {resource_key(obj): obj for obj in manifests}
 
 
-class _ItemName(str):
-    """A map key that stands for a list item matched by its `name` (printed as `[name]`)."""
-
-
-def _by_name(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _by_name(v) for k, v in value.items()}
-    if isinstance(value, list):
-        names = [item.get("name") for item in value if isinstance(item, dict)]
-        if value and len(names) == len(value) and all(isinstance(n, str) for n in names) \
-                and len(set(names)) == len(names):
-            return {_ItemName(item["name"]): _by_name(item) for item in value}
-        return [_by_name(item) for item in value]
-    return value
-
-
-def field_path(parts: Iterable[Any]) -> str:
-    """deepdiff's path list -> `a.b[name].c[0]`, with map keys that are not identifiers quoted."""
-    out = ""
-    for part in parts:
-        if isinstance(part, _ItemName | int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.match(str(part)):
-            out += f".{part}" if out else str(part)
-        else:
-            out += f'["{part}"]'
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """Undo `_by_name` for evidence: named maps go back to lists."""
-    if isinstance(value, dict):
-        if value and all(isinstance(k, _ItemName) for k in value):
-            return [_plain(v) for v in value.values()]
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 @dataclass(frozen=True)
 class FieldChange:
     path: str
@@ -100,27 +57,15 @@ class FieldChange:
         return data
 
 
-_CHANGE_KINDS = {
-    "dictionary_item_added": "added", "iterable_item_added": "added", "attribute_added": "added",
-    "dictionary_item_removed": "removed", "iterable_item_removed": "removed", "attribute_removed": "removed",
-    "values_changed": "changed", "type_changes": "changed",
-}
-
-
 def field_changes(old: Manifest, new: Manifest) -> list[FieldChange]:
     """Field-level differences between two versions of one object, sorted by path; secret values masked."""
-    diff = DeepDiff(_by_name(old), _by_name(new), verbose_level=2)
     kind = str(new.get("kind") or old.get("kind") or "")
     changes = []
-    for report_type, levels in diff.tree.items():
-        change = _CHANGE_KINDS.get(report_type, "changed")
-        for level in levels:
-            parts = level.path(output_format="list")
-            before = None if change == "added" else _plain(level.t1)
-            after = None if change == "removed" else _plain(level.t2)
-            safe_before, safe_after = mask_field(kind, parts, before), mask_field(kind, parts, after)
-            hidden = safe_before != before or safe_after != after
-            changes.append(FieldChange(field_path(parts), change, safe_before, safe_after, hidden))
+    for c in walk(by_name(old), by_name(new)):
+        before, after = plain(c.old), plain(c.new)
+        safe_before, safe_after = mask_field(kind, c.parts, before), mask_field(kind, c.parts, after)
+        hidden = safe_before != before or safe_after != after
+        changes.append(FieldChange(c.path, c.change, safe_before, safe_after, hidden))
     return sorted(changes, key=lambda c: c.path)
 
 

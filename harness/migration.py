@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from harness.config import Config
+from harness.diff import describe as describe_changes
+from harness.diff import walk
 from harness.errors import HarnessError
 from harness.inventory import describe, index_manifests
 from harness.models import TERMINAL_STATES, Finding, Scenario, Severity, Variant
@@ -423,13 +423,8 @@ def validate_record(data: dict[str, Any]) -> None:
 
 # --- verdict ----------------------------------------------------------------------------------------------
 def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    diff = DeepDiff(before, after, ignore_order=True, verbose_level=2)
-    lines = []
-    for kind, entries in diff.to_dict().items():
-        items = entries.items() if isinstance(entries, dict) else ((e, "") for e in entries)
-        for path, detail in items:
-            lines.append(f"{kind}: {path} {json.dumps(detail, default=str)[:200]}".rstrip())
-    return sorted(lines)
+    """What changed in a run between two snapshots; list order is not a change (tasks come back in any order)."""
+    return sorted(describe_changes(list(walk(before, after, unordered=True))))
 
 
 def _not_verified(fid: str, mode: str, variants: tuple[str, ...], subject: str, reason: str) -> Finding:

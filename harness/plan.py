@@ -32,7 +32,7 @@ from harness.config import Config
 from harness.errors import ConfigError, HarnessError
 from harness.images import COMPONENT_IMAGE as BASE_IMAGE
 from harness.images import COMPONENT_IMAGE_DOCKERFILE
-from harness.models import Mode, Scenario, Source, Variant, split_image
+from harness.models import Mode, Scenario, Source, Variant, instance_key, split_image
 
 PLAN_VERSION = "1.0"
 KEEP_CHOICES = ("never", "on-failure", "always")
@@ -156,7 +156,31 @@ def digest_text(text: str) -> str:
 
 
 def dump_manifests(manifests: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump_all(manifests, sort_keys=False, default_flow_style=False)
+    """`yaml.safe_dump_all(manifests, sort_keys=False)`, byte for byte (plan digests depend on it), ~2x faster.
+
+    libyaml's emitter (CSafeDumper) writes the same text as PyYAML's pure-Python one except where it folds
+    long or multi-line double-quoted scalars differently (envoy configs in ConfigMaps), so documents holding
+    such strings keep the Python emitter; tests/golden plan digests pin the equivalence.
+    """
+    out = []
+    for i, doc in enumerate(manifests):
+        dumper = _CDumper if _plain_strings(doc) else yaml.SafeDumper
+        out.append(("---\n" if i else "") + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False))
+    return "".join(out)
+
+
+_CDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _plain_strings(value: Any) -> bool:
+    """Every key and string value short, single-line ASCII: text both emitters write identically."""
+    if isinstance(value, str):
+        return len(value) < 60 and "\n" not in value and value.isascii()
+    if isinstance(value, dict):
+        return all(_plain_strings(k) and _plain_strings(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain_strings(v) for v in value)
+    return True
 
 
 class _PairBuilder:
@@ -352,7 +376,8 @@ def local_tag(options: PlanOptions, variant: str, mode: str) -> str:
     """The tag of `variant`'s local builds under the registry prefix (per variant unless --local-tag says else)."""
     template = options.local_tag or DEFAULT_LOCAL_TAG
     try:
-        return template.format(variant=variant, mode=mode)
+        # a tag cannot hold ':' (distribution/reference): the instance `NAME:LABEL` tags as `NAME-LABEL`
+        return template.format(variant=instance_key(variant), mode=mode)
     except (KeyError, IndexError, ValueError):
         raise HarnessError(f"--local-tag {template!r} is not a valid template",
                            "use text with {variant} and/or {mode}, e.g. --local-tag '{variant}'") from None

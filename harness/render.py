@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
 from harness.diskcache import pickled
 from harness.errors import CommandFailedError, RenderError
@@ -156,11 +157,12 @@ class Renderer:
         where = hashlib.sha256(str(self.mirror or "online").encode()).hexdigest()[:8]
         with self._lock:
             lock = self._stage_locks.setdefault(f"{tree_digest}-{where}", threading.Lock())
-        with lock:
-            final = self.cache_dir / "stage" / f"{tree_digest[:24]}-{where}"
-            marker = final / "staged.json"
+        final = self.cache_dir / "stage" / f"{tree_digest[:24]}-{where}"
+        marker = final / "staged.json"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # threads wait on `lock`, other processes sharing the cache (xdist workers) on the lock file
+        with lock, FileLock(self._lock_file(f"stage-{final.name}")):
             if not marker.is_file():
-                final.parent.mkdir(parents=True, exist_ok=True)
                 # built beside its final place, so the relative paths to the mirror stay right after the rename
                 tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
                 for part in TREE_PARTS:
@@ -174,6 +176,10 @@ class Renderer:
                     shutil.rmtree(tmp, ignore_errors=True)
             paths = tuple(Path(p) for p in json.loads(marker.read_text())["mirror_paths"])
             return _Staged(final, paths)
+
+    def _lock_file(self, name: str) -> str:
+        (self.cache_dir / "locks").mkdir(parents=True, exist_ok=True)
+        return str(self.cache_dir / "locks" / f"{name}.lock")
 
     def references_digest(self, staged: _Staged) -> str:
         """Digest of the mirror files this tree's renders read: the referenced remote bases and whatever
@@ -206,6 +212,16 @@ class Renderer:
         if out.is_file():
             return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
         out.parent.mkdir(parents=True, exist_ok=True)
+        # One lock file per render key: processes sharing the cache (pytest-xdist workers) wait for the first
+        # one's render instead of running kustomize again.
+        with FileLock(self._lock_file(f"render-{digest}")):
+            if out.is_file():
+                return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
+            return self._kustomize(tree, overlay, staged, out, digest, version, started)
+
+    def _kustomize(self, tree: Path, overlay: str, staged: _Staged, out: Path, digest: str, version: str,
+                   started: float) -> Render:
+        overlay_dir = tree / overlay
         try:
             result = self.runner.run(
                 [self.kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(staged.path / overlay)],

@@ -7,12 +7,13 @@ function over the renders; the pytest layer (`scenarios/test_static.py`) calls t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -21,8 +22,10 @@ from typing import Any
 from harness import __version__
 from harness.commands.common import Selection
 from harness.decisions import KnownFinding, apply_known, group
-from harness.models import Finding, Mode, Variant
+from harness.drift import DRIFT, ORIGINS, attribute
+from harness.models import Finding, Mode, Source, Variant
 from harness.render import InstallRender
+from harness.validate import SchemaValidator
 
 SCHEMA_VERSION = "1.0"
 OVERLAYS = ("ci", "product")
@@ -75,16 +78,28 @@ def self_comparisons(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if len(f.variants) >= 2 and len(set(f.variants)) == 1]
 
 
-def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2) -> None:
-    """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part)."""
+def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2,
+               then: Callable[[InstallRender], object] | None = None) -> None:
+    """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part).
+
+    `then` runs on each install render as soon as it exists, in the render's thread: Python work on one
+    render overlaps the kustomize processes of the others (they hold no GIL while they run).
+    """
     sel = ctx.selection
     jobs = [(v.name, m, which) for v in sel.variants for m in sel.modes for which in overlays]
     # Cluster-scoped renders are shared by the modes of a tree; render them first so threads don't race.
     for variant in {v.name for v in sel.variants}:
         for cluster_scoped in {m.cluster_scoped for m in sel.modes}:
             sel.renderer.render(ctx.tree(variant), cluster_scoped)
+
+    def one(job: tuple[str, Mode, str]) -> InstallRender:
+        install = sel.renderer.render_install(ctx.tree(job[0]), job[1], job[2])
+        if then is not None:
+            then(install)
+        return install
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(lambda job: sel.renderer.render_install(ctx.tree(job[0]), job[1], job[2]), jobs)
+        results = pool.map(one, jobs)
         for (variant, mode, which), result in zip(jobs, results):
             ctx.renders[(variant, mode.name, which)] = result
 
@@ -117,37 +132,37 @@ def iter_checks() -> Iterator[tuple[str, Check]]:
 
 def run_static(selection: Selection, *, baseline_only: bool = False, self_check: bool = False,
                overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = (),
-               known: list[KnownFinding] | None = None, today: dt.date | None = None) -> StaticResult:
+               known: list[KnownFinding] | None = None, today: dt.date | None = None,
+               bases: dict[str, Source] | None = None, hide_drift: bool = False) -> StaticResult:
     """Run the checks and write static.json/static.md. `known` (a known-findings file) accepts findings;
-    `today` decides which acceptances expired (the caller's clock)."""
+    `today` decides which acceptances expired (the caller's clock). `bases` (each variant's upstream
+    merge-base) gives every finding its origin (harness.drift): the same checks run over the bases first,
+    written to `<out>/bases/`; `hide_drift` leaves upstream-only findings out of static.md."""
     from harness import static_checks
 
     started = time.monotonic()
     ctx = StaticContext(selection)
-    render_all(ctx, overlays)
-    timings: dict[str, float] = {"render": time.monotonic() - started}
     pairs = variant_pairs(selection, baseline_only=baseline_only, self_check=self_check)
-    findings: list[Finding] = []
-    data: dict[str, Any] = {}
-    for name, check in iter_checks():
-        if only and name not in only:
-            continue
-        check_started = time.monotonic()
-        if name in static_checks.MODELESS:  # e.g. compiled workflows: one pass per variant pair
-            found, details = check(ctx, pairs, selection.modes[0])
-            findings.extend(found)
-            data[name] = details
-        else:
-            for mode in selection.modes:
-                found, details = check(ctx, pairs, mode)
-                findings.extend(found)
-                data.setdefault(name, {})[mode.name] = details
-        timings[f"check:{name}"] = time.monotonic() - check_started
+    checks = [(name, check) for name, check in iter_checks() if not only or name in only]
+    with ThreadPoolExecutor(max_workers=1) as early:
+        # Modeless checks (compiled workflows) read no render: they start now and run while kustomize does.
+        modeless = {name: early.submit(check, ctx, pairs, selection.modes[0])
+                    for name, check in checks if name in static_checks.MODELESS}
+        # Each install's schema report is cached per render pair; computing it as soon as the render exists
+        # overlaps it with the other renders' kustomize processes, and the check below reads the cache.
+        warm = (lambda install: SchemaValidator().validate_install(install, selection.cache_dir)) \
+            if any(name == "validate" for name, _ in checks) else None
+        render_all(ctx, overlays, then=warm)
+        timings: dict[str, float] = {"render": time.monotonic() - started}
+        findings, data = _run_checks(ctx, pairs, checks, modeless, timings)
     omitted = 0
     if self_check:
         kept = self_comparisons(findings)
         omitted = len(findings) - len(kept)
         findings = kept
+    if bases is not None:
+        findings = attribute(findings, _base_findings(selection, bases, baseline_only=baseline_only,
+                                                      self_check=self_check, overlays=overlays, only=only))
     acceptance = apply_known(findings, known or [], today or dt.date.today())
     findings = sorted(acceptance.findings, key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
     timings["total"] = time.monotonic() - started
@@ -162,6 +177,10 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
         "unused": [{"id": k.id, "subject": k.subject} for k in acceptance.unused]}
     document["timings"] = {k: round(v, 3) for k, v in sorted(timings.items())}
     document["summary"]["self_check"] = self_check
+    if bases is not None:
+        document["bases"] = {name: src.to_dict() for name, src in sorted(bases.items())}
+        document["summary"]["by_origin"] = {o: sum(1 for f in findings if f.origin == o) for o in ORIGINS}
+        document["summary"]["hide_drift"] = hide_drift
     if self_check:
         document["summary"]["omitted_not_self_comparisons"] = omitted
     out = selection.out_dir
@@ -171,6 +190,35 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
     md_path = out / "static.md"
     md_path.write_text(static_markdown(document))
     return StaticResult(findings, document, json_path, md_path)
+
+
+def _base_findings(selection: Selection, bases: dict[str, Source], **options: Any) -> list[Finding]:
+    """The same checks between the bases (same variant names), written to `<out>/bases/` as evidence."""
+    swapped = dataclasses.replace(selection, sources={**selection.sources, **bases},
+                                  out_dir=selection.out_dir / "bases")
+    return run_static(swapped, **options).findings
+
+
+def _run_checks(ctx: StaticContext, pairs: list[Pair], checks: list[tuple[str, Check]],
+                modeless: dict[str, Future[tuple[list[Finding], dict[str, Any]]]],
+                timings: dict[str, float]) -> tuple[list[Finding], dict[str, Any]]:
+    """Each check per mode, in registry order; a modeless check's result comes from its early start (its
+    timing is then only the wait for it)."""
+    findings: list[Finding] = []
+    data: dict[str, Any] = {}
+    for name, check in checks:
+        check_started = time.monotonic()
+        if name in modeless:  # e.g. compiled workflows: one pass per variant pair
+            found, details = modeless[name].result()
+            findings.extend(found)
+            data[name] = details
+        else:
+            for mode in ctx.selection.modes:
+                found, details = check(ctx, pairs, mode)
+                findings.extend(found)
+                data.setdefault(name, {})[mode.name] = details
+        timings[f"check:{name}"] = time.monotonic() - check_started
+    return findings, data
 
 
 def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Finding],
@@ -191,7 +239,7 @@ def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Findin
                     for (v, m, w), r in sorted(ctx.renders.items())},
         **data,
         "findings": [f.to_dict() for f in findings],
-        "decisions": [d.to_dict() for d in decisions],
+        "decisions": [_with_origins(d) for d in decisions],
         "summary": {
             "findings": len(findings),
             "blocking": len(blocking),
@@ -204,6 +252,39 @@ def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Findin
             "verdict": "fail" if blocking else "pass",
         },
     }
+
+
+def _with_origins(decision: Any) -> dict[str, Any]:
+    """A decision's dict plus the origins of its findings (with --base; harness.drift)."""
+    origins = sorted({f.origin for f in decision.findings if f.origin}, key=ORIGINS.index)
+    return {**decision.to_dict(), **({"origins": origins} if origins else {})}
+
+
+def _drift_only(item: dict[str, Any]) -> bool:
+    """A decision or finding that only upstream drift between the merge-bases explains."""
+    return item.get("origins", [item.get("origin")]) == [DRIFT]
+
+
+def _origin_lines(doc: dict[str, Any]) -> list[str]:
+    """The origin summary and table (with --base): the branches' own findings apart from upstream drift."""
+    by_origin = doc["summary"].get("by_origin")
+    if by_origin is None:
+        return []
+    bases = ", ".join(f"{name} at `{src['commit'][:12]}`" for name, src in doc.get("bases", {}).items())
+    lines = ["## Findings by origin", "", f"Each variant against its upstream merge-base ({bases}): `branch` = "
+             "the branch made it; `upstream-drift` = the bases already differ the same way; `both` = upstream "
+             "differs there and a branch changed it further.", "",
+             "| origin | findings | blocking | decisions |", "|---|---|---|---|"]
+    for origin in ORIGINS:
+        found = [f for f in doc["findings"] if f.get("origin") == origin]
+        decisions = [d for d in doc.get("decisions", []) if origin in d.get("origins", [])]
+        lines.append(f"| {origin} | {by_origin.get(origin, 0)} | {sum(1 for f in found if _blocks(f))} | "
+                     f"{len(decisions)} |")
+    return [*lines, ""]
+
+
+def _blocks(finding: dict[str, Any]) -> bool:
+    return Finding.from_dict(finding).blocking
 
 
 def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
@@ -228,9 +309,17 @@ def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
            f"{len(known.get('expired', []))} expired (they block again), "
            f"{len(known.get('unused', []))} match nothing any more (remove them).", ""] if known.get("entries") else []),
     ]
-    lines += _decision_section("What blocks", blocking, max_per_section, with_action=True)
+    hide = bool(summary.get("hide_drift"))
+    hidden = [d for d in blocking if hide and _drift_only(d)]
+    lines += _decision_section("What blocks", [d for d in blocking if d not in hidden], max_per_section,
+                               with_action=True)
+    if hidden:
+        lines += [f"{len(hidden)} blocking decision(s) grouping {sum(d['blocking_findings'] for d in hidden)} "
+                  "finding(s) come only from upstream drift between the merge-bases and are hidden here "
+                  "(--hide-drift): see `decisions` with `origins: [upstream-drift]` in static.json.", ""]
     accepted = [d for d in decisions if d["accepted"] and not d["blocking"]]
     lines += _decision_section("Accepted", accepted, max_per_section, with_action=False)
+    lines += _origin_lines(doc)
     lines += ["## Sources", "", "| variant | repository | ref | commit | origin |", "|---|---|---|---|---|"]
     for name, src in doc["sources"].items():
         lines.append(f"| {name} | {src['repository']} | {src['ref']} | `{src['commit'][:12]}` | {src['origin']} |")
@@ -246,6 +335,11 @@ def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
     for title, keep in (("Warnings", lambda f: f["severity"] == "warning" and not f["expected"]),
                         ("Declared expected differences", lambda f: f["expected"])):
         chosen = [f for f in doc["findings"] if keep(f)]
+        drift = [f for f in chosen if summary.get("hide_drift") and _drift_only(f)]
+        chosen = [f for f in chosen if f not in drift]
+        if drift:
+            lines += ["", f"{title}: {len(drift)} finding(s) only from upstream drift hidden (--hide-drift); "
+                          "static.json lists them."]
         if not chosen:
             continue
         groups = _group_findings(chosen)
@@ -268,7 +362,8 @@ def _decision_section(title: str, decisions: list[dict[str, Any]], limit: int, *
     for number, d in enumerate(decisions[:limit], 1):
         where = f"modes {', '.join(d['modes'])}; pairs {', '.join(d['pairs'])}" + \
             (f"; {'/'.join(d['overlays'])} overlay" if d["overlays"] else "")
-        lines.append(f"{number}. `{d['check']}` **{d['subject']}** — {d['message']}")
+        origin = f" [origin: {', '.join(d['origins'])}]" if d.get("origins") else ""
+        lines.append(f"{number}. `{d['check']}` **{d['subject']}** — {d['message']}{origin}")
         lines.append(f"   - where: {where} ({d['findings']} finding(s))")
         lines.append(f"   - {'what to do: ' + d['action'] if with_action else 'accepted: ' + d['accepted']}")
     if len(decisions) > limit:

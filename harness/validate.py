@@ -12,12 +12,15 @@ Strict schemas are the default because kubectl's default field validation (1.27+
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import metadata as importlib_metadata
 from importlib import resources as importlib_resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -25,10 +28,11 @@ from kubernetes_validate.utils import all_versions
 from packaging.version import InvalidVersion, Version
 from referencing import Registry, Resource
 
+from harness.diskcache import pickled
 from harness.errors import ConfigError
 from harness.inventory import subject_of
 from harness.models import Finding, Severity
-from harness.render import resource_key
+from harness.render import InstallRender, resource_key
 
 # The Kubernetes version whose schemas we validate against: KFP CI's newest lane for the PoCs is v1.34.0.
 DEFAULT_KUBERNETES_VERSION = "1.34"
@@ -193,6 +197,22 @@ class SchemaValidator:
                 path = readable_path(obj, error.absolute_path)
                 report.errors.append(SchemaIssue(subject, path, _short(error), schema_name))
         return report
+
+    def validate_install(self, install: InstallRender, cache_dir: Path | None = None) -> ValidationReport:
+        """`validate(install.manifests)`, kept on disk per render pair: the report depends only on the two
+        renders' content (their digests), the schema version, strictness and this module's code."""
+        if cache_dir is None:
+            return self.validate(install.manifests)
+        key = hashlib.sha256("\0".join([
+            install.cluster_scoped.digest, install.overlay.digest, self.version, str(self.strict),
+            _SCHEMA_PACKAGE, _CODE_DIGEST]).encode()).hexdigest()[:32]
+        return pickled(Path(cache_dir) / "validate" / f"{key}.pickle", lambda: self.validate(install.manifests))
+
+
+# Cached reports are keyed by this module's code and the bundled schemas' package version as well as the
+# renders, so a new rule or a kubernetes-validate upgrade never reuses an old report.
+_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+_SCHEMA_PACKAGE = importlib_metadata.version("kubernetes-validate")
 
 
 def readable_path(obj: Any, parts: Iterable[Any]) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from harness.diff import Named, walk
 from harness.diskcache import pickled
 from harness.errors import SourceError
 from harness.models import Finding, Severity
@@ -84,10 +85,6 @@ REASONS = {
 
 class WorkflowFileError(SourceError):
     """A compiled-workflow golden file cannot be read as one Argo Workflow."""
-
-
-class NamedItems(dict):
-    """A list of `{name: ...}` items keyed by name, so diffs say `[name]` instead of a position."""
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -311,7 +308,7 @@ def canonicalize(workflow: dict[str, Any]) -> CanonicalWorkflow:
     drivers = {t["name"]: d for t in spec["templates"] if (d := _parse_driver_template(t)) is not None}
 
     refs: list[_Reference] = []
-    templates = NamedItems()
+    templates = Named()
     for template in spec["templates"]:
         name = template["name"]
         if name in drivers:
@@ -327,7 +324,7 @@ def canonicalize(workflow: dict[str, Any]) -> CanonicalWorkflow:
         "templates": templates,
     }
     transport = {
-        "templates": NamedItems({name: _canonical_value(d.transport_view) for name, d in drivers.items()}),
+        "templates": Named({name: _canonical_value(d.transport_view) for name, d in drivers.items()}),
         "references": {
             _task_path(r.dag, r.consumer, r.where): r.syntax for r in refs
         },
@@ -390,7 +387,7 @@ def _canonical_value(value: Any) -> Any:
     if isinstance(value, list):
         names = [item.get("name") for item in value if isinstance(item, dict)]
         if value and len(names) == len(value) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-            return NamedItems({item["name"]: _canonical_value(item) for item in value})
+            return Named({item["name"]: _canonical_value(item) for item in value})
         return [_canonical_value(v) for v in value]
     if isinstance(value, str):
         stripped = value.strip()
@@ -579,50 +576,14 @@ def _diff_canonical(base: CanonicalWorkflow, other: CanonicalWorkflow) -> list[D
     return found
 
 
-def _tree_diff(base: Any, other: Any, path: str = "") -> Iterator[tuple[str, str, Any, Any]]:
-    """(path, change, base value, other value) per difference; a subtree in one side only is one difference.
-
-    Hand-written rather than DeepDiff: DeepDiff took ~30 s for one tree pair (it copies a level object per
-    node), while a recursive walk that skips equal subtrees with `==` takes milliseconds, and it renders
-    our path syntax (named items in brackets) directly.
-    """
-    if base == other:
-        return
-    if isinstance(base, dict) and isinstance(other, dict) and type(base) is type(other):
-        named = isinstance(base, NamedItems)
-        for key in list(base) + [k for k in other if k not in base]:
-            child = _child_path(path, key, named)
-            if key in _MAPS_BY_KEY and (key not in base or key not in other):
-                # An annotation added where there were none reads better as that annotation, not the map.
-                yield from _tree_diff(base.get(key, {}), other.get(key, {}), child)
-            elif key not in other:
-                yield child, "removed", base[key], None
-            elif key not in base:
-                yield child, "added", None, other[key]
-            else:
-                yield from _tree_diff(base[key], other[key], child)
-    elif isinstance(base, list) and isinstance(other, list):
-        for i in range(max(len(base), len(other))):
-            child = f"{path}[{i}]"
-            if i >= len(other):
-                yield child, "removed", base[i], None
-            elif i >= len(base):
-                yield child, "added", None, other[i]
-            else:
-                yield from _tree_diff(base[i], other[i], child)
-    else:
-        yield path, "changed", base, other
-
-
 _MAPS_BY_KEY = frozenset({"podMetadata", "metadata", "labels", "annotations"})
-_IDENTIFIER = re.compile(r"^[A-Za-z_][\w-]*$")
 
 
-def _child_path(path: str, key: Any, named: bool) -> str:
-    """`templates[root].dag.tasks[x].when`: named items and odd keys in brackets, attributes dotted."""
-    if named or not isinstance(key, str) or not _IDENTIFIER.match(key):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else key
+def _tree_diff(base: Any, other: Any) -> Iterator[tuple[str, str, Any, Any]]:
+    """(path, change, base value, other value) per difference, by the harness's one diff walk
+    (harness.diff): named items in brackets; an annotation added where there were none is that annotation."""
+    for c in walk(base, other, empty_when_missing=_MAPS_BY_KEY):
+        yield c.path, c.change, c.old, c.new
 
 
 def _short(value: Any, limit: int = 200) -> Any:

@@ -57,7 +57,7 @@ def test_removed_env_and_dotted_map_key_paths():
     assert paths == {
         "Deployment kubeflow/ml-pipeline": [
             ("spec.template.spec.containers[ml-pipeline-api-server].env[V2_DRIVER_IMAGE]", "removed")],
-        "ConfigMap kubeflow/cm": [('data["sidecar.container"]', "changed")],
+        "ConfigMap kubeflow/cm": [("data[sidecar.container]", "changed")],
     }
 
 

@@ -136,3 +136,30 @@ def test_each_tree_is_staged_once_for_all_its_renders(renderer: Renderer, kfp_tr
     stages = [p for p in (renderer.cache_dir / "stage").iterdir() if not p.name.startswith(".")]
     assert len(stages) == 1 and (stages[0] / "staged.json").is_file()
     assert not list((renderer.cache_dir / "render").glob("*/*.tmp")), "no temporary file left behind"
+
+
+_RENDER_IN_CHILD = """
+import json, sys
+from pathlib import Path
+from harness.render import Renderer
+r = Renderer(mirror=Path(sys.argv[1]), cache_dir=Path(sys.argv[2]))
+render = r.render(Path(sys.argv[3]), "manifests/kustomize/cluster-scoped-resources")
+print(json.dumps({"cached": render.cached, "kustomize": sum("kustomize" in c.argv for c in r.runner.log)}))
+"""
+
+
+def test_two_processes_on_a_cold_shared_cache_run_kustomize_once(remote_bases: Path, kfp_trees: Path,
+                                                                  tmp_path: Path) -> None:
+    """As pytest-xdist workers do: both start on an empty cache at once; one renders, the other waits for it."""
+    import json
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-c", _RENDER_IN_CHILD, str(remote_bases), str(tmp_path / "cache"),
+            str(kfp_trees / "driver-pod")]
+    children = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [json.loads(child.communicate(timeout=300)[0]) for child in children]
+    assert all(child.returncode == 0 for child in children)
+    assert sorted(r["kustomize"] for r in results) == [0, 1], results
+    assert sorted(r["cached"] for r in results) == [False, True], results
+    assert len(list((tmp_path / "cache" / "stage").glob("*/staged.json"))) == 1

@@ -13,7 +13,6 @@ from harness.cluster.ledger import Ledger
 from harness.commands.common import check_writable_dir, default_cache_dir
 from harness.config import load_config
 from harness.errors import CommandFailedError, CommandTimeoutError, MissingBinaryError
-from harness.live import ledger_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +45,8 @@ def _kind_clusters(provider: KindProvider) -> tuple[list[str] | None, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.live import ledger_dir  # lazy: it pulls in the Kubernetes client (~0.25 s start-up)
+
     state = ledger_dir(Path(args.cache_dir or default_cache_dir()))
     check_writable_dir(state, "--cache-dir" if args.cache_dir and not os.environ.get("KFPC_STATE_DIR")
                        else "the ledger dir (KFPC_STATE_DIR or KFPC_CACHE_DIR)")
