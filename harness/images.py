@@ -16,6 +16,7 @@ import yaml
 from harness.config import REPO_ROOT
 from harness.errors import ConfigError, HarnessError
 from harness.proc import Runner
+from harness.progress import Progress, silent
 
 DEFAULT_IMAGES_FILE = REPO_ROOT / "fixtures" / "images.yaml"
 # The image every catalogue component runs in. It must have kfp (same version as the SDK that compiled the
@@ -26,6 +27,7 @@ DEFAULT_IMAGES_FILE = REPO_ROOT / "fixtures" / "images.yaml"
 DEFAULT_COMPONENT_IMAGE = "kfp-conformance/python-kfp:3.11-2.17.3"
 COMPONENT_IMAGE = os.environ.get("KFPC_BASE_IMAGE") or DEFAULT_COMPONENT_IMAGE
 COMPONENT_IMAGE_DOCKERFILE = REPO_ROOT / "fixtures" / "images" / "component" / "Dockerfile"
+BUILD_TIMEOUT = 1800  # one `docker build` of a KFP Go image from scratch takes minutes
 _SCHEMA = {
     "type": "object",
     "required": ["registry", "tag", "images"],
@@ -91,10 +93,12 @@ def check_dockerfiles(tree: Path, builds: list[ImageBuild]) -> None:
 
 
 def build_images(tree: Path, builds: list[ImageBuild], *, runner: Runner, archive_dir: Path | None = None,
-                 timeout: float = 1800) -> list[str]:
+                 timeout: float = BUILD_TIMEOUT, progress: Progress = silent) -> list[str]:
     check_dockerfiles(tree, builds)
     if archive_dir is not None:
         archive_dir.mkdir(parents=True, exist_ok=True)
-    for argv in build_commands(tree, builds, archive_dir=archive_dir):
+    commands = build_commands(tree, builds, archive_dir=archive_dir)
+    for number, argv in enumerate(commands, 1):
+        progress(f"docker {argv[1]} {number}/{len(commands)}: {argv[-1] if argv[1] == 'save' else argv[5]}")
         runner.run(argv, timeout=timeout, fix="see the docker output above; retry with --no-cache if a layer is stale")
     return [b.reference for b in builds]

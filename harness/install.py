@@ -56,6 +56,10 @@ class Installer:
         if step.action == "condition":
             self._condition(step, number)
             return
+        if step.skip_if and self.runner.run(list(step.skip_if), timeout=120, cwd=self.out_dir,
+                                            check=False).returncode == 0:
+            self.progress("  already done; skipped")  # e.g. an image built earlier exists locally
+            return
         for attempt in range(1, max(step.attempts, 1) + 1):
             try:
                 result = self.runner.run(list(step.argv), timeout=step.timeout + SLACK, cwd=self.out_dir,

@@ -121,13 +121,17 @@ def existing_handle(options: LiveOptions) -> tuple[ExistingProvider | None, Clus
     return provider, provider.handle(f"existing-{provider.context}")
 
 
-def pair_inputs(selection: Selection, which: str = "ci") -> list[PairInput]:
+def pair_inputs(selection: Selection, which: str = "ci", progress: Callable[[str], None] | None = None
+                ) -> list[PairInput]:
     """Render each selected (variant, mode) with the static tier's renderer and mirror."""
     inputs = []
+    total = len(selection.variants) * len(selection.modes)
     for variant in selection.variants:
         source = selection.sources[variant.name]
         tree = Path(source.path)
         for mode in selection.modes:
+            if progress is not None:
+                progress(f"rendering {len(inputs) + 1}/{total} for the plan: {variant.name} {mode.name}")
             render = selection.renderer.render_install(tree, mode, which)
             live, renderer = selection.config.live, selection.renderer
             fetched = offline_prerequisites(mode, live, renderer.mirror, renderer.kubectl, renderer.runner)
@@ -138,8 +142,8 @@ def pair_inputs(selection: Selection, which: str = "ci") -> list[PairInput]:
 
 
 def make_plan(selection: Selection, scenarios: list[Scenario], options: LiveOptions,
-              existing: ClusterHandle | None = None) -> Plan:
-    return build_plan(config=selection.config, pairs=pair_inputs(selection), scenarios=scenarios,
+              existing: ClusterHandle | None = None, progress: Callable[[str], None] | None = None) -> Plan:
+    return build_plan(config=selection.config, pairs=pair_inputs(selection, progress=progress), scenarios=scenarios,
                       options=options.plan_options(existing))
 
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import shlex
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,14 @@ from harness.cluster.prerequisites import Fetched
 from harness.cluster.settings import LiveSettings
 from harness.config import Config
 from harness.errors import ConfigError, HarnessError
+from harness.images import (
+    BUILD_TIMEOUT,
+    COMPONENT_IMAGE_DOCKERFILE,
+    ImageBuild,
+    build_commands,
+    load_image_builds,
+)
 from harness.images import COMPONENT_IMAGE as BASE_IMAGE
-from harness.images import COMPONENT_IMAGE_DOCKERFILE
 from harness.models import Mode, Scenario, Source, Variant, instance_key, split_image
 
 PLAN_VERSION = "1.0"
@@ -62,11 +68,13 @@ class PlanStep:
     condition: dict[str, Any] = field(default_factory=dict)
     attempts: int = 0  # >1: a failed command is tried again after `pause` seconds (KFP CI retries its deploy once)
     pause: int = 0
+    skip_if: tuple[str, ...] = ()  # a command whose success means the step is already done (an image exists)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["argv"] = list(self.argv)
         data["tolerate"] = list(self.tolerate)
+        data["skip_if"] = list(self.skip_if)
         return {k: v for k, v in data.items() if v not in ("", 0, [], {}, ())}
 
 
@@ -406,15 +414,45 @@ def image_overrides(variant: Variant, settings: LiveSettings, options: PlanOptio
     return overrides
 
 
-def check_driver_images(variants: list[Variant], options: PlanOptions) -> None:
-    """A variant whose tree only has a placeholder driver image cannot be installed without an override."""
-    missing = [v.name for v in variants if v.driver.image_required and v.name not in options.driver_images]
+def can_build_locally(options: PlanOptions, settings: LiveSettings) -> bool:
+    """Local builds reach a cluster only through the kind provider's local registry."""
+    return options.provider == "kind" and settings.registry.enabled
+
+
+def buildable_images(tree: Path, builds: list[ImageBuild] | None = None) -> list[ImageBuild]:
+    """The images of fixtures/images.yaml whose Dockerfile the tree has (a full checkout has all of them; the
+    static data trees none)."""
+    return [b for b in builds or load_image_builds() if (tree / b.dockerfile).is_file()]
+
+
+def local_driver_images(variants: list[Variant], trees: dict[str, Path], options: PlanOptions,
+                        settings: LiveSettings) -> dict[str, str]:
+    """variant -> the driver ref `run` builds from the variant's own tree, for each variant whose tree only has a
+    placeholder driver image, has no --driver-image and holds backend/Dockerfile.driver (KFP CI builds every image,
+    the driver included, from the checked-out tree: .github/workflows/image-builds.yml@81fc181b1)."""
+    if not can_build_locally(options, settings):
+        return {}
+    driver = [b for b in load_image_builds() if b.name == "driver"]
+    return {v.name: f"{settings.registry.prefix}driver:{local_tag(options, v.name, '')}"
+            for v in variants if v.driver.image_required and v.name not in options.driver_images
+            and v.name in trees and buildable_images(trees[v.name], driver)}
+
+
+def check_driver_images(variants: list[Variant], options: PlanOptions, trees: dict[str, Path] | None = None,
+                        settings: LiveSettings | None = None) -> None:
+    """A variant whose tree only has a placeholder driver image cannot be installed without an override, unless
+    `run` can build the driver from the tree (given `trees` and `settings`)."""
+    built = local_driver_images(variants, trees or {}, options, settings) if settings is not None else {}
+    missing = [v.name for v in variants if v.driver.image_required and v.name not in options.driver_images
+               and v.name not in built]
     if missing:
         example = " ".join(f"--driver-image {name}=REF" for name in missing)
         raise HarnessError(f"no driver image for {', '.join(missing)}: the tree only has a placeholder "
-                           f"({variants[0].driver.image}:dummy or a CI-only tag)",
-                           f"build the driver from that branch and pass {example} "
-                           "(a kind-registry:5000/... ref is pushed from your local Docker)")
+                           f"({variants[0].driver.image}:dummy or a CI-only tag) and no backend/Dockerfile.driver "
+                           "to build it from",
+                           f"use a full checkout of the branch (--variant NAME=PATH or a git URL@ref; `run` then "
+                           f"builds the driver), or pass {example} (a kind-registry:5000/... ref is pushed from "
+                           "your local Docker)")
 
 
 def build_plan(*, config: Config, pairs: list[PairInput], scenarios: list[Scenario], options: PlanOptions) -> Plan:
@@ -424,11 +462,15 @@ def build_plan(*, config: Config, pairs: list[PairInput], scenarios: list[Scenar
         raise HarnessError(f"--max-clusters {options.max_clusters} must be at least 1", "pass --max-clusters 1..3")
     if options.provider == "existing" and options.existing is None:
         raise HarnessError("--provider existing needs a kubeconfig", "pass --kubeconfig PATH [--context NAME]")
-    check_driver_images([p.variant for p in pairs], options)
     settings = config.live
+    trees = {p.variant.name: Path(p.source.path) for p in pairs}
+    check_driver_images([p.variant for p in pairs], options, trees, settings)
+    built_drivers = local_driver_images([p.variant for p in pairs], trees, options, settings)
+    if built_drivers:
+        options = replace(options, driver_images={**options.driver_images, **built_drivers})
     files: dict[str, str] = {}
     plans = [_pair_plan(p, scenarios, options, settings, files) for p in pairs]
-    preflight = _preflight(plans, options, settings)
+    preflight = _preflight(plans, options, settings, trees)
     if options.provider == "kind" and _needs_component_image(scenarios):
         # Catalogue components run on one image with kfp preinstalled (no pip at run time, no internet):
         # build it once from the harness's Dockerfile; each cluster then side-loads it (see _pair_plan).
@@ -452,16 +494,39 @@ def _needs_component_image(scenarios: list[Scenario]) -> bool:
     return any(s.origin == "catalogue" for s in scenarios)
 
 
-def _preflight(plans: list[PairPlan], options: PlanOptions, settings: LiveSettings) -> list[PlanStep]:
+def _image_builds(plans: list[PairPlan], options: PlanOptions, settings: LiveSettings,
+                  trees: dict[str, Path]) -> list[PlanStep]:
+    """Per variant, a `docker build` from its own tree (harness.images, the Dockerfiles of fixtures/images.yaml)
+    for each local image its installs use, skipped when the image already exists locally: KFP CI builds every
+    image from the checked-out tree before it deploys (.github/workflows/image-builds.yml@81fc181b1)."""
+    steps: list[PlanStep] = []
+    registry = settings.registry.prefix.rstrip("/")
+    for variant in dict.fromkeys(p.variant for p in plans):
+        wanted = {image for p in plans if p.variant == variant for image in p.local_images}
+        builds = load_image_builds(registry=registry, tag=local_tag(options, variant, ""))
+        for build in buildable_images(trees[variant], builds):
+            if build.reference not in wanted:
+                continue
+            (argv,) = build_commands(trees[variant], [build])
+            steps.append(PlanStep("", "", "preflight", "command",
+                                  f"build {build.reference} from the {variant} tree ({build.dockerfile}) unless it "
+                                  "exists locally", argv=tuple(argv), timeout=BUILD_TIMEOUT,
+                                  skip_if=("docker", "image", "inspect", "--format", "{{.Id}}", build.reference)))
+    return steps
+
+
+def _preflight(plans: list[PairPlan], options: PlanOptions, settings: LiveSettings,
+               trees: dict[str, Path]) -> list[PlanStep]:
     """Checks run before any cluster exists: no pair is known to be uninstallable, and the local images the
     registry will serve are built."""
     steps = [PlanStep(p.key, p.cluster.name, "preflight", "refuse", p.refusal[0], condition={"fix": p.refusal[1]})
              for p in plans if p.refusal[0]]
-    if options.provider != "kind" or not settings.registry.enabled:
+    if not can_build_locally(options, settings):
         return steps
     local = sorted({image for p in plans for image in p.local_images})
     if not local:
         return steps
+    steps.extend(_image_builds(plans, options, settings, trees))
     return [*steps, PlanStep("", "", "preflight", "command",
                              f"check {len(local)} locally built image(s) exist before creating anything (build "
                              "each variant's with `kfp-conformance images build --tag <variant>`)",
@@ -654,6 +719,8 @@ def _step_lines(steps: list[PlanStep]) -> list[str]:
         lines.append(f"  {number:2d}. [{step.phase}] {step.description}{timeout}")
         if step.argv:
             lines.append("      $ " + shlex.join(step.argv))
+        if step.skip_if:
+            lines.append("      skipped if $ " + shlex.join(step.skip_if) + " succeeds")
         if step.manifest:
             lines.append(f"      file {step.manifest} {step.digest}")
     return lines

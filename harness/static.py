@@ -24,6 +24,7 @@ from harness.commands.common import Selection
 from harness.decisions import KnownFinding, apply_known, group
 from harness.drift import DRIFT, ORIGINS, attribute
 from harness.models import Finding, Mode, Source, Variant
+from harness.progress import Progress, silent
 from harness.render import InstallRender
 from harness.validate import SchemaValidator
 
@@ -47,6 +48,7 @@ class Pair:
 class StaticContext:
     selection: Selection
     renders: dict[tuple[str, str, str], InstallRender] = field(default_factory=dict)  # (variant, mode, which)
+    progress: Progress = silent  # slow steps report here (the CLI decides whether anyone sees it)
 
     def render(self, variant: str, mode: str, which: str = "ci") -> InstallRender:
         return self.renders[(variant, mode, which)]
@@ -87,6 +89,7 @@ def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers
     """
     sel = ctx.selection
     jobs = [(v.name, m, which) for v in sel.variants for m in sel.modes for which in overlays]
+    ctx.progress(f"rendering {len(jobs)} installs with kustomize (cached renders are instant)")
     # Cluster-scoped renders are shared by the modes of a tree; render them first so threads don't race.
     for variant in {v.name for v in sel.variants}:
         for cluster_scoped in {m.cluster_scoped for m in sel.modes}:
@@ -100,8 +103,9 @@ def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(one, jobs)
-        for (variant, mode, which), result in zip(jobs, results):
+        for done, ((variant, mode, which), result) in enumerate(zip(jobs, results), 1):
             ctx.renders[(variant, mode.name, which)] = result
+            ctx.progress(f"rendered {done}/{len(jobs)}: {variant} {mode.name} ({which})")
 
 
 # A check takes the context, the pairs and one mode, and returns findings plus data for static.json.
@@ -133,7 +137,8 @@ def iter_checks() -> Iterator[tuple[str, Check]]:
 def run_static(selection: Selection, *, baseline_only: bool = False, self_check: bool = False,
                overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = (),
                known: list[KnownFinding] | None = None, today: dt.date | None = None,
-               bases: dict[str, Source] | None = None, hide_drift: bool = False) -> StaticResult:
+               bases: dict[str, Source] | None = None, hide_drift: bool = False,
+               progress: Progress | None = None) -> StaticResult:
     """Run the checks and write static.json/static.md. `known` (a known-findings file) accepts findings;
     `today` decides which acceptances expired (the caller's clock). `bases` (each variant's upstream
     merge-base) gives every finding its origin (harness.drift): the same checks run over the bases first,
@@ -141,7 +146,7 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
     from harness import static_checks
 
     started = time.monotonic()
-    ctx = StaticContext(selection)
+    ctx = StaticContext(selection, progress=progress or silent)
     pairs = variant_pairs(selection, baseline_only=baseline_only, self_check=self_check)
     checks = [(name, check) for name, check in iter_checks() if not only or name in only]
     with ThreadPoolExecutor(max_workers=1) as early:
@@ -161,8 +166,10 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
         omitted = len(findings) - len(kept)
         findings = kept
     if bases is not None:
+        ctx.progress(f"the same checks over the merge-bases ({', '.join(sorted(bases))}), for origins")
         findings = attribute(findings, _base_findings(selection, bases, baseline_only=baseline_only,
-                                                      self_check=self_check, overlays=overlays, only=only))
+                                                      self_check=self_check, overlays=overlays, only=only,
+                                                      progress=ctx.progress))
     acceptance = apply_known(findings, known or [], today or dt.date.today())
     findings = sorted(acceptance.findings, key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
     timings["total"] = time.monotonic() - started
@@ -206,7 +213,8 @@ def _run_checks(ctx: StaticContext, pairs: list[Pair], checks: list[tuple[str, C
     timing is then only the wait for it)."""
     findings: list[Finding] = []
     data: dict[str, Any] = {}
-    for name, check in checks:
+    for number, (name, check) in enumerate(checks, 1):
+        ctx.progress(f"check {number}/{len(checks)}: {name}")
         check_started = time.monotonic()
         if name in modeless:  # e.g. compiled workflows: one pass per variant pair
             found, details = modeless[name].result()

@@ -42,7 +42,8 @@ def check_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) 
     """The compiled-workflow goldens of each pair of trees, normalised across driver transports (modeless)."""
     findings: list[Finding] = []
     data: dict[str, Any] = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, 1):
+        ctx.progress(f"comparing compiled workflows {number}/{len(pairs)}: {pair.label}")
         comparison = workflows.compare_compiled_workflows(
             ctx.tree(pair.base.name), ctx.tree(pair.other.name), base_variant=pair.base.name,
             other_variant=pair.other.name, mode="all", cache_dir=ctx.selection.cache_dir)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.commands.common import add_selection_args, resolve_selection
+from harness.commands.progress import add_progress_args, reporter
 from harness.errors import HarnessError
 from harness.images import build_commands, build_images, check_dockerfiles, load_image_builds
 from harness.plan import PlanOptions, local_tag
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "an instance NAME:LABEL as NAME-LABEL; see --local-tag of run)")
     build.add_argument("--archive-dir", type=Path, help="also `docker save` each image there (for kind load)")
     build.add_argument("--plan", action="store_true", help="print the docker commands, run nothing")
+    add_progress_args(build)
     build.set_defaults(func=run_build)
 
 
@@ -50,6 +52,6 @@ def run_build(args: argparse.Namespace) -> int:
     runner = Runner()
     check_docker(runner, "start the Docker daemon (images build runs `docker build`), or add --plan to print "
                          "the commands")
-    built = build_images(tree, builds, runner=runner, archive_dir=args.archive_dir)
+    built = build_images(tree, builds, runner=runner, archive_dir=args.archive_dir, progress=reporter(args))
     print(f"images: built {len(built)} image(s) for {name}: {', '.join(built)}", file=sys.stderr)
     return 0

@@ -26,6 +26,7 @@ from harness.commands.common import (
     resolve_selection,
 )
 from harness.commands.known import add_known_args, load_known, report_known
+from harness.commands.progress import add_progress_args, reporter
 from harness.errors import CommandFailedError, CommandTimeoutError, HarnessError, MissingBinaryError
 from harness.models import Scenario
 from harness.plan import check_driver_images
@@ -49,10 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     tier.add_argument("--static-only", action="store_true", help="run the static tier only (no Docker needed)")
     tier.add_argument("--live-only", action="store_true",
                       help="skip the static tier (e.g. it ran in an earlier CI step)")
-    tier.add_argument("--plan", action="store_true", help="print every cluster, command and manifest; run nothing")
+    tier.add_argument("--plan", action="store_true",
+                      help="print every cluster, command and manifest, write the files it names to OUT/RUN-ID/; "
+                           "run nothing")
     tier.add_argument("--plan-format", choices=("text", "json"), default="text")
     add_base_args(parser)
     add_known_args(parser)
+    add_progress_args(parser)
     clusters = add_cluster_args(parser, driver_image_help="the driver image built from VARIANT's branch "
                                                          "(required where the tree has a placeholder)")
     clusters.add_argument("--fetch-tools", action="store_true",
@@ -152,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.live import LiveSession, existing_handle, make_plan
+    from harness.live import LiveSession, existing_handle, make_plan, write_plan
 
     if args.static_only and (args.plan or args.live_only):
         raise HarnessError("--static-only cannot be combined with --plan or --live-only", "pick one")
@@ -164,13 +168,21 @@ def _run(args: argparse.Namespace) -> int:
     options = live_options(args, [v.name for v in selection.variants], reuse=args.reuse_clusters,
                            max_clusters=args.max_clusters, local_tag=args.local_tag)
     runner = live_runner()
+    progress = reporter(args)
     if not args.static_only:
-        check_driver_images(selection.variants, options.plan_options(None))
+        trees = {name: Path(source.path) for name, source in selection.sources.items()}
+        check_driver_images(selection.variants, options.plan_options(None), trees, selection.config.live)
         _provider, existing = existing_handle(options)  # a bad kubeconfig is one line, exit 2
         if args.plan:
             scenarios = select_scenarios(args, selection, compile_to=None)
-            plan = make_plan(selection, scenarios, options, existing)
+            plan = make_plan(selection, scenarios, options, existing, progress=progress)
             print(plan.to_json() if args.plan_format == "json" else plan.to_text(), end="")
+            # the plan names its manifests and kind configs by paths relative to the run's out dir: write them
+            # there (as a run would), so they can be read or applied by hand
+            plan_dir = selection.out_dir / plan.run_id
+            write_plan(plan, plan_dir)
+            print(f"plan: {len(plan.files)} file(s) it names, plan.txt and plan.json written to {plan_dir}",
+                  file=sys.stderr)
             return 0
         if existing is not None:
             check_reachable(existing)  # one line, once, before the static tier or anything else
@@ -190,7 +202,8 @@ def _run(args: argparse.Namespace) -> int:
         from harness.static import run_static
 
         today = dt.date.today()
-        result = run_static(selection, known=known, today=today, bases=bases, hide_drift=args.hide_drift)
+        result = run_static(selection, known=known, today=today, bases=bases, hide_drift=args.hide_drift,
+                            progress=progress)
         print(f"static: {len(result.findings)} findings ({len(result.blocking)} blocking) -> {result.json_path}; "
               f"read {result.markdown_path}", file=sys.stderr)
         report_known(args, result.findings, result.data["summary"], today)
@@ -198,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.static_only:
         return exit_code
     scenarios = select_scenarios(args, selection, compile_to=selection.out_dir / "pipelines")
-    plan = make_plan(selection, scenarios, options, existing)  # validates driver images before any create
+    plan = make_plan(selection, scenarios, options, existing, progress=progress)  # validates images first
     session = LiveSession(selection, plan, options, runner=runner)
     results = session.run(scenarios)
     for result in results:

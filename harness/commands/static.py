@@ -8,6 +8,7 @@ import sys
 
 from harness.commands.common import add_base_args, add_selection_args, resolve_bases, resolve_selection
 from harness.commands.known import add_known_args, load_known, report_known
+from harness.commands.progress import add_progress_args, reporter
 from harness.errors import HarnessError
 
 
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--check", action="append", default=[], help="run only these checks (repeatable)")
     add_base_args(parser)
     add_known_args(parser)
+    add_progress_args(parser)
     parser.set_defaults(func=run)
 
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     bases = resolve_bases(args, selection)
     today = dt.date.today()
     result = run_static(selection, baseline_only=args.baseline_pairs, self_check=args.self_check,
-                        only=tuple(args.check), known=known, today=today, bases=bases, hide_drift=args.hide_drift)
+                        only=tuple(args.check), known=known, today=today, bases=bases, hide_drift=args.hide_drift,
+                        progress=reporter(args))
     summary = result.data["summary"]
     report_known(args, result.findings, summary, today)
     print(f"static: {summary['findings']} findings ({summary['blocking']} blocking) over "

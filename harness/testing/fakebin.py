@@ -15,6 +15,8 @@
                                    does not serve yet; later ones pass
   KFPC_FAKE_FAIL=SUBSTR            any command whose joined argv contains SUBSTR exits 1 with an error
   KFPC_FAKE_TOKEN=VALUE            `kubectl create token` prints VALUE (canary tests)
+  KFPC_FAKE_MISSING_IMAGES=SUBSTR  `docker image inspect` of an image containing SUBSTR fails until `docker build -t`
+                                   made it
   KFPC_FAKE_SERVER=URL             server written into kubeconfigs (e.g. a fake API on 127.0.0.1)
 The fake kubectl keeps, per context, the API objects an install needs and answers like the API server:
 `apply -f FILE` applies object by object (a namespaced object in a missing Namespace is NotFound, a kind
@@ -391,14 +393,29 @@ def docker():
     elif argv[:1] == ["tag"] or argv[:1] == ["pull"]:
         print("")
     elif argv[:1] == ["build"]:
-        # a real build reads its context; the fake checks the plan wrote it (cwd is the run's out dir)
-        if not os.path.isfile(os.path.join(argv[-1], "Dockerfile")):
-            fail(f"fake docker: unable to prepare context: {argv[-1]}/Dockerfile not found", 1)
+        # a real build reads its context; the fake checks the plan wrote it (cwd is the run's out dir).
+        # `-f FILE` names the Dockerfile, else it is CONTEXT/Dockerfile (docker build --help)
+        dockerfile = argv[argv.index("-f") + 1] if "-f" in argv else os.path.join(argv[-1], "Dockerfile")
+        if not os.path.isfile(dockerfile):
+            fail(f"fake docker: unable to prepare context: {dockerfile} not found", 1)
+        if "-t" in argv:
+            with State() as s:
+                s.setdefault("built", []).append(argv[argv.index("-t") + 1])
         print("Successfully built fake")
     elif argv[:1] == ["push"]:
         with State() as s:
             s["images"].append(argv[1])
     elif argv[:2] == ["image", "inspect"]:
+        # KFPC_FAKE_MISSING_IMAGES=SUBSTR: images containing SUBSTR do not exist until built; like docker, one
+        # missing image fails the whole inspect (exit 1, "Error: No such image: REF")
+        missing = os.environ.get("KFPC_FAKE_MISSING_IMAGES")
+        with State() as s:
+            built = s.get("built", [])
+        gone = [r for r in argv[2:] if not r.startswith("-") and r != "{{.Id}}" and missing and missing in r
+                and r not in built]
+        if gone:
+            print("[]")
+            fail(f"Error: No such image: {gone[0]}", 1)
         print("[]")
     elif argv[:1] in (["exec"], ["rm"], ["inspect"]):
         print("")
