@@ -22,9 +22,9 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -42,6 +42,8 @@ class Bundle:
 
     path: Path
     data: dict[str, Any]
+    # sha256 of bundle.json as read (merging copies compares it); "" for a Bundle built in memory
+    sha256: str = field(default="", compare=False)
 
     @property
     def scenario(self) -> str:
@@ -117,11 +119,18 @@ def _major_minor(version: Any, where: str) -> tuple[int, int]:
     return major, minor
 
 
-@cache
-def _fast_validator(relaxed: bool) -> Any:
-    """A compiled validator (fastjsonschema: ~50x quicker on 10 000-task bundles), or None if not installed.
+# The two arrays that grow with the pipeline: validated item by item with a validator compiled for the item
+# type (the whole-document validator formats each item's name before checking it: ~3x slower per item).
+_ITEM_ARRAYS = (("tasks", "task"), ("driver_nodes", "driver_node"))
 
-    It only answers valid/invalid; the error message always comes from jsonschema's best_match.
+
+@cache
+def _fast_validators(relaxed: bool) -> tuple[Any, dict[str, Any]] | None:
+    """Compiled validators (fastjsonschema: ~50x quicker than jsonschema on 10 000-task bundles) for the
+    envelope (the big arrays only checked to be arrays) and for each item type; None if not installed.
+    Together they accept exactly what the whole schema accepts (the arrays' only keyword is `items: $ref`).
+
+    They only answer valid/invalid; the error message always comes from jsonschema's best_match.
     """
     try:
         import fastjsonschema
@@ -129,7 +138,30 @@ def _fast_validator(relaxed: bool) -> Any:
         return None
     schema = _relaxed(_schema()) if relaxed else _schema()
     # fastjsonschema speaks draft-07; this schema only uses keywords draft-07 also has ($defs is a plain pointer).
-    return fastjsonschema.compile({**schema, "$schema": "http://json-schema.org/draft-07/schema#"})
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#"}
+    envelope = copy.deepcopy(schema)
+    items = {}
+    for array, item in _ITEM_ARRAYS:
+        assert envelope["properties"][array] == {"type": "array", "items": {"$ref": f"#/$defs/{item}"}}
+        envelope["properties"][array] = {"type": "array"}
+        items[array] = fastjsonschema.compile({**draft7, "$defs": schema["$defs"], **schema["$defs"][item]})
+    return fastjsonschema.compile({**envelope, **draft7}), items
+
+
+def _fast_valid(data: dict[str, Any], relaxed: bool) -> bool | None:
+    """True/False from the compiled validators, None when fastjsonschema is not installed."""
+    validators = _fast_validators(relaxed)
+    if validators is None:
+        return None
+    envelope, items = validators
+    try:
+        envelope(data)
+        for array, validate in items.items():
+            for item in data[array]:
+                validate(item)
+    except Exception:  # noqa: BLE001 - any rejection: jsonschema names the problem
+        return False
+    return True
 
 
 def validate_bundle_data(data: Any, where: str = "bundle.json") -> None:
@@ -147,13 +179,8 @@ def validate_bundle_data(data: Any, where: str = "bundle.json") -> None:
             "use the kfp-conformance version that wrote the bundle, or re-collect it with this one",
         )
     relaxed = minor > ours_minor
-    fast = _fast_validator(relaxed)
-    if fast is not None:
-        try:
-            fast(data)
-            return
-        except Exception:  # noqa: BLE001 - any rejection: let jsonschema name the problem below
-            pass
+    if _fast_valid(data, relaxed):
+        return
     schema = _relaxed(_schema()) if relaxed else _schema()
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
     if error is not None:
@@ -162,8 +189,9 @@ def validate_bundle_data(data: Any, where: str = "bundle.json") -> None:
 
 
 def _check_relative(name: str) -> None:
-    pure = PurePosixPath(name)
-    if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name or name == BUNDLE_FILE:
+    # plain string tests, not PurePosixPath (12 us a name, 100 000s of names): absolute, a `..` part,
+    # a backslash, or bundle.json itself
+    if not name or name[0] == "/" or ".." in name.split("/") or "\\" in name or name == BUNDLE_FILE:
         raise BundleError(f"bundle file name {name!r} is not a plain relative path",
                           "use paths like logs/driver.log inside the bundle")
 
@@ -222,21 +250,26 @@ def read_bundle(directory: str | os.PathLike[str]) -> Bundle:
     if not marker.is_file():
         raise BundleError(f"{target}: no {BUNDLE_FILE} (not a bundle, or its collector did not finish)",
                           "pass a directory that holds bundle.json, or re-collect the bundle")
+    raw = marker.read_bytes()
     try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except ValueError as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # also UnicodeDecodeError
         raise BundleError(f"{marker}: not valid JSON ({exc})", "re-collect the bundle") from exc
     validate_bundle_data(data, str(marker))
+    base = str(target)
     for name, digest in sorted(data["files"].items()):
         _check_relative(name)
-        path = target / name
-        if not path.is_file():
+        # os-level open, not pathlib (per-file Path objects cost more than the read on 100 000s of files)
+        try:
+            with open(os.path.join(base, name), "rb") as handle:  # noqa: PTH123
+                body = handle.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise BundleError(f"{target}: file {name} listed in bundle.json is missing",
-                              "copy the whole bundle directory, or re-collect it")
-        if _sha256(path.read_bytes()) != digest:
+                              "copy the whole bundle directory, or re-collect it") from None
+        if _sha256(body) != digest:
             raise BundleError(f"{target}: file {name} does not match its sha256 in bundle.json",
                               "the bundle was modified after collection; re-collect it")
-    return Bundle(target, data)
+    return Bundle(target, data, _sha256(raw))
 
 
 def iter_bundles(*roots: str | os.PathLike[str]) -> Iterator[Bundle]:

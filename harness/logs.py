@@ -71,6 +71,11 @@ def line_class(line: str, scrub: Scrubber) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)  # one warning line recurs in thousands of pod logs once its timestamp is cut
+def _line_class_cached(line: str, scrub: Scrubber) -> str | None:
+    return line_class(line, scrub)
+
+
 def log_classes(text: str, scrub: Scrubber) -> set[str]:
     classes: set[str] = set()
     for line in text.splitlines():
@@ -80,7 +85,7 @@ def log_classes(text: str, scrub: Scrubber) -> set[str]:
             lowered = line.lower()
             if not any(hint in lowered for hint in LEVEL_HINTS):
                 continue
-        found = line_class(line, scrub)
+        found = _line_class_cached(line, scrub)
         if found:
             classes.add(found)
     return classes

@@ -31,6 +31,10 @@ EXECUTION_ID_ARG = re.compile(r'(--execution_id(?:\\?")?\s*[,=\s]\s*(?:\\?")?)\d
 # Outputs whose values are ids generated per run: compared for presence only.
 ID_OUTPUTS = frozenset({"execution-id", "cached-execution-id"})
 ID_PLACEHOLDER = "<id>"
+# The shortest text any pattern above matches: POD's `<workflow>-x` (UUID, TIMESTAMP, EXECUTION_ID_ARG need more).
+MIN_PATTERN_MATCH = len("<workflow>-x")
+FLAT_KEYS = 4  # objects up to this size with only string values are remembered per bundle (Scrubber.flat)
+FLAT_MEMO = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,10 @@ class Scrubber:
     """Replaces this run's generated names with placeholders. Built once per bundle."""
 
     literals: tuple[tuple[str, str], ...]
+    # A string shorter than this holds no literal and no pattern match ("false", "nil", "0"): kept as is.
+    shortest: int = field(default=0, compare=False)
+    # small flat {str: str} objects (artifact metadata) recur on every task: their scrubbed text, once
+    flat: dict[tuple[tuple[str, str], ...], str] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def for_bundle(cls, data: dict[str, Any]) -> Scrubber:
@@ -45,9 +53,12 @@ class Scrubber:
         pairs = [(run.get("id", ""), "<run-id>"), (run.get("workflow", ""), "<workflow>"),
                  (run.get("namespace", ""), "<namespace>")]
         # Longest first, so a workflow name that contains the namespace is replaced whole.
-        return cls(tuple(sorted(((k, v) for k, v in pairs if k and len(k) >= 3), key=lambda kv: -len(kv[0]))))
+        literals = tuple(sorted(((k, v) for k, v in pairs if k and len(k) >= 3), key=lambda kv: -len(kv[0])))
+        return cls(literals, min([MIN_PATTERN_MATCH, *(len(k) for k, _ in literals)]))
 
     def text(self, value: str) -> str:
+        if len(value) < self.shortest:
+            return value
         for literal, placeholder in self.literals:
             if literal in value:
                 value = value.replace(literal, placeholder)
@@ -69,6 +80,15 @@ class Scrubber:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict | list):
+            if isinstance(value, dict) and len(value) <= FLAT_KEYS and all(
+                    type(v) is str for v in value.values()):
+                key = tuple(sorted(value.items()))
+                found = self.flat.get(key)
+                if found is None:
+                    found = self.text(json.dumps(dict(key), separators=(",", ":"), ensure_ascii=False))
+                    if len(self.flat) < FLAT_MEMO:  # unique metadata must not grow the memo without bound
+                        self.flat[key] = found
+                return found
             return self.text(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
         return value
 

@@ -36,7 +36,8 @@ def load_bundles(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[Bundle],
     """All bundles under `roots`, merged; plus an input record per bundle (key, run id, sha256)."""
     chosen: dict[tuple[str, str, str], tuple[Bundle, str]] = {}
     for bundle in iter_bundles(*roots):
-        digest = hashlib.sha256((bundle.path / BUNDLE_FILE).read_bytes()).hexdigest()
+        # the digest read_bundle took of the bytes it parsed (not a second read of a file of 100s of MB)
+        digest = bundle.sha256 or hashlib.sha256((bundle.path / BUNDLE_FILE).read_bytes()).hexdigest()
         previous = chosen.get(bundle.key)
         if previous is not None and previous[1] != digest:
             raise BundleError(
