@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.bundle import bundle_dir, read_bundle, write_bundle  # noqa: E402
-from harness.compare import compare_scenario  # noqa: E402
-from harness.policy import load_policy  # noqa: E402
+from harness.evidence.bundle import bundle_dir, read_bundle, write_bundle  # noqa: E402
+from harness.judge.compare import compare_scenario  # noqa: E402
+from harness.judge.policy import load_policy  # noqa: E402
 from tests.factory import Run, Shape, ShapeNode, bundle_data  # noqa: E402
 
 PLUGIN_OUTPUTS = ("pod-spec-patch", "cached-decision", "condition")

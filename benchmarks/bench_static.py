@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.cli import main
-from harness.render import Renderer
+from harness.render.kustomize import Renderer
 
 REPO = Path(__file__).resolve().parent.parent
 WORKERS = 2  # static.render_all's parallelism

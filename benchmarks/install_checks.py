@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Config, load_config
-from harness.crosscheck import (
+from harness.models import Mode
+from harness.render.kustomize import Renderer
+from harness.static.crosscheck import (
     collect_images,
     driver_ca_wiring,
     image_findings,
     network_findings,
     tls_findings,
 )
-from harness.inventory import diff_inventories
-from harness.models import Mode
-from harness.orphans import static_orphans
-from harness.render import Renderer
-from harness.validate import SchemaValidator
+from harness.static.inventory import diff_inventories
+from harness.static.orphans import static_orphans
+from harness.static.validate import SchemaValidator
 
 GOAL_SECONDS = 1.0
 

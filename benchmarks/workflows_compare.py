@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.workflows import compare_compiled_workflows
+from harness.static.workflows import compare_compiled_workflows
 
 VARIANTS = ("driver-pod", "sidecar-plugin", "central-driver")
 

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from harness import PACKAGE_DIR
 from harness.cluster.settings import LIVE_SCHEMA, LiveSettings, parse_live_settings
 from harness.errors import ConfigError
 from harness.models import (
@@ -25,7 +26,7 @@ from harness.models import (
     split_instance,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "variants.yaml"
 # Kinds that have no namespace; every other kind in a profile resource list gets the profile namespace.
 CLUSTER_SCOPED_KINDS = frozenset({

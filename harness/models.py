@@ -198,8 +198,8 @@ class Finding:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     expected: bool = False
-    accepted: str = ""  # why a known-findings file accepts it (harness.decisions); never blocks then
-    origin: str = ""  # with --base: branch | upstream-drift | both (harness.drift); "" when not attributed
+    accepted: str = ""  # why a known-findings file accepts it (harness.judge.decisions); never blocks then
+    origin: str = ""  # with --base: branch | upstream-drift | both (harness.static.drift); "" when not attributed
 
     @property
     def not_verified(self) -> bool:
@@ -262,7 +262,7 @@ class Scenario:
     # whether every repeat run must take it from the cache (driver output cached-decision)
     repeat_runs: int = 1
     expected_cache: dict[str, bool] = field(default_factory=dict)
-    # the local oracle's result in the evidence bundle's `oracle` shape (harness/oracle.py bundle_oracle)
+    # the local oracle's result in the evidence bundle's `oracle` shape (harness/catalogue/oracle.py bundle_oracle)
     oracle: dict[str, Any] = field(default_factory=dict)
 
     def skip_reason(self, variant: str, mode: str) -> str | None:

@@ -1,7 +1,7 @@
 """Progress lines for steps that take more than a moment (renders, workflow comparison, image builds).
 
 The library only calls a `Progress` callable it is given; whether lines are shown (a terminal, --progress,
---quiet) is the caller's decision (harness.commands.progress for the CLI), so library code never inspects
+--quiet) is the caller's decision (harness.cli.progress for the CLI), so library code never inspects
 the terminal and a pytest run stays quiet.
 """
 

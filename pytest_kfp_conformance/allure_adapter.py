@@ -16,9 +16,9 @@ from typing import Any
 import allure
 from allure_commons.types import AttachmentType
 
-from harness.bundle import Bundle
-from harness.compare import Cell
-from harness.redact import redact
+from harness.boundary.redact import redact
+from harness.evidence.bundle import Bundle
+from harness.judge.compare import Cell
 from harness.report.model import Report
 
 # Allure categories (categories.json): the first whose regex matches a failed test's message wins. The

@@ -4,7 +4,7 @@ from a config loaded at import or from hard-coded variant names.
 - `kfpc_cluster` x `live_scenario`: every selected (variant, mode) pair x every catalogue scenario;
 - `kfpc_cluster` for security: the selected pairs whose mode is multi-user or TLS (the probes' modes);
 - `migration_move`: (from, to, mode) for every selected pair of variants whose driver kinds allow an in-place
-  move (harness.migration.check_movable), in the selected modes other than TLS.
+  move (harness.plan.migration.check_movable), in the selected modes other than TLS.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def selected_pairs(selection: Any) -> list[str]:
 
 
 def migration_moves(selection: Any) -> list[tuple[str, str, str]]:
-    from harness.migration import check_movable
+    from harness.plan.migration import check_movable
 
     moves = []
     for old in selection.variants:
@@ -40,7 +40,7 @@ def generate_live(metafunc: pytest.Metafunc, selection: Any) -> None:
     marker = metafunc.definition.get_closest_marker("kfpc_live")
     what = marker.args[0] if marker and marker.args else ""
     if what == "scenarios":
-        from harness import catalogue
+        from harness.catalogue import scenarios as catalogue
 
         names = sorted(s.name for s in catalogue.discover(modes=[m.name for m in selection.modes]))
         metafunc.parametrize("kfpc_cluster", selected_pairs(selection), indirect=True)

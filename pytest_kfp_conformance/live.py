@@ -1,4 +1,4 @@
-"""Live-tier options and session fixtures: a thin layer over `harness.live` (the lead registers this module).
+"""Live-tier options and session fixtures: a thin layer over `harness.live.session` (the lead registers this module).
 
 - `kfpc_live`: one `LiveSession` per pytest run (plan over the selected variants x modes), or a skip with
   the reason "no Docker engine / no cluster provider" when neither kind+Docker nor an existing kubeconfig
@@ -19,7 +19,7 @@ import pytest
 
 from harness.cluster.base import ClusterHandle, new_run_id, run_id_from_env
 from harness.errors import HarnessError
-from harness.plan import KEEP_CHOICES
+from harness.plan.build import KEEP_CHOICES
 
 LIVE_KEY = pytest.StashKey[Any]()
 RUN_ID_KEY = pytest.StashKey[str]()
@@ -54,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def provider_unavailable(config: pytest.Config) -> str:
     """Why no cluster can be had here, or "" (kind needs the kind binary and a Docker engine that answers)."""
-    from harness.proc import Runner
+    from harness.boundary.proc import Runner
 
     if config.getoption("--kfpc-provider") == "existing":
         return ""
@@ -70,8 +70,8 @@ def provider_unavailable(config: pytest.Config) -> str:
 def live_session(config: pytest.Config) -> Any:
     """Build the session once per process: plan over every selected pair; scenarios are run per test."""
     if LIVE_KEY not in config.stash:
-        from harness.commands.common import parse_driver_images
-        from harness.live import LiveOptions, LiveSession, existing_handle, make_plan
+        from harness.cli.common import parse_driver_images
+        from harness.live.session import LiveOptions, LiveSession, existing_handle, make_plan
         from pytest_kfp_conformance.plugin import kfpc_selection_for
 
         selection = kfpc_selection_for(config)
@@ -119,7 +119,7 @@ def kfpc_cluster(request: pytest.FixtureRequest, kfpc_live: Any) -> Iterator[Clu
     key = request.param
     if key not in kfpc_live.pairs:
         pytest.skip(f"{key} is not in the selected variants x modes")
-    from harness.live import PairResult
+    from harness.live.session import PairResult
 
     result = PairResult(key, kfpc_live.pairs[key].cluster.name)
     try:

@@ -57,7 +57,7 @@ def validate_options(config: pytest.Config) -> None:
     """Cheap checks of the selection options before collection (sources are resolved lazily)."""
     from pathlib import Path
 
-    from harness.commands.common import parse_variant_args
+    from harness.cli.common import parse_variant_args
     from harness.config import load_config
 
     try:
@@ -86,7 +86,7 @@ def selection_namespace(config: pytest.Config) -> argparse.Namespace:
 def kfpc_selection_for(config: pytest.Config) -> Any:
     """Resolve the selection once per session (sources and binaries are checked before any test runs)."""
     if SELECTION_KEY not in config.stash:
-        from harness.commands.common import resolve_selection
+        from harness.cli.common import resolve_selection
 
         problem = ""
         try:
@@ -115,10 +115,10 @@ COMPARISONS_KEY = pytest.StashKey[Any]()
 def kfpc_comparisons(config: pytest.Config) -> tuple[Any, list[Any]]:
     """Bundles from --kfpc-bundles, compared once per session: (bundles, comparisons)."""
     if COMPARISONS_KEY not in config.stash:
-        from harness.compare import compare_all, driver_identities
         from harness.config import load_config
-        from harness.policy import load_policy
-        from harness.signoff import load_bundles, report_variants
+        from harness.judge.compare import compare_all, driver_identities
+        from harness.judge.policy import load_policy
+        from harness.report.signoff import load_bundles, report_variants
 
         problem = ""
         try:
@@ -152,8 +152,8 @@ def _generate_compare_cells(metafunc: pytest.Metafunc) -> None:
 
 def _generate_static_cases(metafunc: pytest.Metafunc) -> None:
     """Expand `static_case` into one test per (check, mode, variant pair) — ids `[check-mode-base..other]`."""
-    from harness.static import iter_checks, variant_pairs
-    from harness.static_checks import MODELESS
+    from harness.static.registry import MODELESS
+    from harness.static.runner import iter_checks, variant_pairs
 
     config = metafunc.config
     selection = kfpc_selection_for(config)
@@ -177,7 +177,7 @@ def kfpc_selection(pytestconfig: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def kfpc_static_context(kfpc_selection: Any) -> Any:
     """Every (variant, mode, overlay) rendered once per session."""
-    from harness.static import StaticContext, render_all
+    from harness.static.runner import StaticContext, render_all
 
     ctx = StaticContext(kfpc_selection)
     render_all(ctx)

@@ -1,6 +1,6 @@
 """The sign-off report as pytest tests, agreeing with `kfp-conformance report` on the same bundles.
 
-Both build the report with harness.signoff.build_signoff, so the verdict cannot differ:
+Both build the report with harness.report.signoff.build_signoff, so the verdict cannot differ:
 - `test_cell[scenario-variant-mode]`: one test per verdict-matrix cell (live scenarios, rbac-live, the static
   tier, and `sources` when commits disagree). It fails on a blocking decision in the cell, and is skipped
   ("not verified", never passed) when a check could not run.
@@ -27,9 +27,9 @@ REPORT_KEY = pytest.StashKey[Any]()
 def _report(config: pytest.Config) -> tuple[Any, list[Any]]:
     """(report, bundles) for the --kfpc-* options, built once per session with the CLI's function."""
     if REPORT_KEY not in config.stash:
-        from harness.decisions import load_known_findings
         from harness.errors import HarnessError
-        from harness.signoff import build_signoff, load_bundles
+        from harness.judge.decisions import load_known_findings
+        from harness.report.signoff import build_signoff, load_bundles
 
         problem = ""
         try:

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from harness import catalogue
-from harness.live import PairResult
+from harness.catalogue import scenarios as catalogue
+from harness.live.session import PairResult
 
 pytestmark = [pytest.mark.live, pytest.mark.kfpc_live("scenarios")]
 

@@ -25,11 +25,11 @@ def test_live_migration_and_rollback(pytestconfig, migration_move):
     if reason:
         pytest.skip(reason)
     old, new, mode = migration_move
-    from harness.commands.common import parse_driver_images, resolve_selection
-    from harness.live import LiveOptions, existing_handle, pair_inputs
-    from harness.migration import DEFAULT_SCENARIOS, build_migration_plan
-    from harness.migrationlive import MigrationRun, compiled_scenarios
+    from harness.cli.common import parse_driver_images, resolve_selection
+    from harness.live.migration import MigrationRun, compiled_scenarios
+    from harness.live.session import LiveOptions, existing_handle, pair_inputs
     from harness.models import Scenario
+    from harness.plan.migration import DEFAULT_SCENARIOS, build_migration_plan
     from pytest_kfp_conformance.plugin import selection_namespace
 
     variants = [old, new]

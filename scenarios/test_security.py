@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import catalogue
+from harness.catalogue import scenarios as catalogue
 from harness.errors import HarnessError
-from harness.live import PairResult
+from harness.live.session import PairResult
 from pytest_kfp_conformance.outcomes import skip_if_not_verified
 
 pytestmark = [pytest.mark.live, pytest.mark.kfpc_live("security")]
 
 
 def test_live_security(request, kfpc_cluster, kfpc_live):
-    from harness.kube import Kube
-    from harness.security import SecurityRun, run_security
+    from harness.boundary.kube import Kube
+    from harness.live.security import SecurityRun, run_security
 
     key = request.node.callspec.params["kfpc_cluster"]
     config = kfpc_live.selection.config

@@ -36,7 +36,7 @@ def remote_bases() -> Path:
 
 @pytest.fixture(scope="session")
 def install_render(kfp_trees: Path, shared_renderer):
-    """`install_render(variant, mode, which="ci")` -> harness.render.InstallRender of a shared tree,
+    """`install_render(variant, mode, which="ci")` -> harness.render.kustomize.InstallRender of a shared tree,
     rendered once per session with the real pinned kustomize and the offline mirror."""
     from harness.config import load_config
 
@@ -59,7 +59,7 @@ def shared_renderer(remote_bases: Path, tmp_path_factory: pytest.TempPathFactory
 
     The cache lives in KFPC_CACHE_DIR when set (`.ci/run` sets it), else in a session temp dir.
     """
-    from harness.render import Renderer
+    from harness.render.kustomize import Renderer
 
     cache = Path(os.environ["KFPC_CACHE_DIR"]) / "tests" if os.environ.get("KFPC_CACHE_DIR") \
         else tmp_path_factory.mktemp("render-cache")

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.boundary.kfpapi import connect
+from harness.boundary.kube import Kube
+from harness.boundary.mlmd import MlmdReader
+from harness.boundary.proc import Runner
 from harness.cluster.base import ClusterHandle
 from harness.config import load_config
-from harness.kfpapi import connect
-from harness.kube import Kube
-from harness.mlmd import MlmdReader
+from harness.live.runs import RunContext
 from harness.models import Source
-from harness.proc import Runner
-from harness.runs import RunContext
 from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakekubectl import install_fake_kubectl
 from harness.testing.fakemlmd import FakeMlmd

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.commands.common import Selection, resolve_selection
-from harness.proc import Runner
+from harness.boundary.proc import Runner
+from harness.cli.common import Selection, resolve_selection
 from harness.testing.fakebin import fake_env, read_calls, read_state, write_fake_bins
 
 DRIVER_IMAGES = {"sidecar-plugin": "kind-registry:5000/driver:ci", "central-driver": "kind-registry:5000/driver:latest"}
@@ -63,6 +63,6 @@ def selection_for(kfp_trees: Path, remote_bases: Path, out: Path, cache: Path, v
 
 def shared_cache() -> Path:
     """Renders are content-addressed, so tests share one cache (KFPC_CACHE_DIR or the user's)."""
-    from harness.commands.common import default_cache_dir
+    from harness.cli.common import default_cache_dir
 
     return Path(os.environ.get("KFPC_TEST_CACHE") or default_cache_dir())

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import (
+from harness.errors import BundleError
+from harness.evidence.bundle import (
     SCHEMA_VERSION,
     bundle_dir,
     iter_bundles,
@@ -16,7 +17,6 @@ from harness.bundle import (
     validate_bundle_data,
     write_bundle,
 )
-from harness.errors import BundleError
 from tests.factory import VARIANT_DRIVER, Run, bundle_data, condition_shapes
 
 

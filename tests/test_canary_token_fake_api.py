@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import read_bundle
+from harness.boundary.redact import PLACEHOLDER
 from harness.config import load_config
+from harness.evidence.bundle import read_bundle
+from harness.live.runs import run_scenario
 from harness.models import Scenario
-from harness.redact import PLACEHOLDER
-from harness.runs import run_scenario
 from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakerun import simulate
 from tests.fakeapi_session import fake_session, seed

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import catalogue
+from harness.catalogue import scenarios as catalogue
 from harness.cli import main
 from harness.config import load_config
 from harness.models import ORACLE
@@ -208,7 +208,7 @@ def test_to_scenario_carries_every_declaration(specs: list[catalogue.ScenarioSpe
 
 GOOD = """
 from kfp import dsl
-from harness.catalogue import ScenarioSpec, component
+from harness.catalogue.scenarios import ScenarioSpec, component
 
 @component
 def echo(text: str) -> str:

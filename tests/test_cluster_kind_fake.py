@@ -16,7 +16,7 @@ import yaml
 
 from harness.cluster.base import cluster_name
 from harness.cluster.ledger import Ledger
-from harness.live import LiveOptions, LiveSession, make_plan
+from harness.live.session import LiveOptions, LiveSession, make_plan
 from tests.installtrees import mirror_with_cert_manager, runnable_sources
 from tests.livefakes import DRIVER_IMAGES, make_fakes, selection_for, shared_cache
 

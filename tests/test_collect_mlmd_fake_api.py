@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import read_bundle
-from harness.compare import compare_scenario
 from harness.config import load_config
-from harness.logs import log_classes
+from harness.evidence.bundle import read_bundle
+from harness.evidence.logs import log_classes
+from harness.evidence.normalize import Scrubber
+from harness.judge.compare import compare_scenario
+from harness.judge.policy import load_policy
+from harness.judge.verdict import Status
+from harness.live.runs import run_scenario
 from harness.models import Scenario
-from harness.normalize import Scrubber
-from harness.policy import load_policy
-from harness.runs import run_scenario
 from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakemlmd import FakeMlmd
 from harness.testing.fakerun import PRODUCER_OUTPUT, simulate
-from harness.verdict import Status
 from tests.fakeapi_session import fake_session, seed
 
 CONFIG = load_config()

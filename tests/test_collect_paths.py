@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.collect import nodes_to_records, task_paths
+from harness.live.collect import nodes_to_records, task_paths
 
 
 def _node(node_id: str, display: str, template: str, node_type: str, children=(), phase="Succeeded", **extra):
@@ -78,7 +78,7 @@ def test_cache_hit_task_is_the_executor_dag_node_whatever_the_node_ids() -> None
 
 
 def test_task_details_join_nodes_by_display_name_children_and_start() -> None:
-    from harness.collect import details_by_node
+    from harness.live.collect import details_by_node
 
     nodes = {n["id"]: n for n in [
         _node("wf-1", "consumer", "system-container-executor", "DAG", ["wf-2"], startedAt="2026-01-01T00:00:01Z"),

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import Bundle, bundle_dir, read_bundle, write_bundle
-from harness.compare import compare_rbac, compare_scenario, driver_identities
 from harness.config import load_config
 from harness.errors import ConfigError
+from harness.evidence.bundle import Bundle, bundle_dir, read_bundle, write_bundle
+from harness.judge.compare import compare_rbac, compare_scenario, driver_identities
+from harness.judge.policy import Policy, load_policy
+from harness.judge.verdict import Status
 from harness.models import Finding
-from harness.policy import Policy, load_policy
-from harness.verdict import Status
 from tests.factory import VARIANT_DRIVER, Run, bundle_data, condition_shapes
 
 SCENARIO = "pipeline-with-condition"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import bundle_dir, write_bundle
+from harness.evidence.bundle import bundle_dir, write_bundle
 from tests.factory import Run, bundle_data, condition_shapes
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
-from harness.corpus import (
+from harness.catalogue.corpus import (
     CORPUS_DIR,
     E2E_FOLDERS,
     RUNTIME,
@@ -27,6 +26,7 @@ from harness.corpus import (
     parse_findings,
     parse_folders,
 )
+from harness.config import load_config
 from harness.errors import ConfigError, HarnessError, SourceError
 from harness.models import SAME_AS_BASELINE
 

@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 
 from harness.config import load_config
-from harness.crosscheck import (
+from harness.manifests.labels import labels_match, selector_matches
+from harness.models import parse_image, split_image
+from harness.static.crosscheck import (
     classify_image,
     collect_images,
     driver_ca_wiring,
@@ -19,8 +21,6 @@ from harness.crosscheck import (
     service_exposure,
     tls_findings,
 )
-from harness.labels import labels_match, selector_matches
-from harness.models import parse_image, split_image
 
 
 @pytest.fixture(scope="module")

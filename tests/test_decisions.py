@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.decisions import apply_known, cause_key, group, known_findings_yaml, load_known_findings
 from harness.errors import ConfigError
+from harness.judge.decisions import apply_known, cause_key, group, known_findings_yaml, load_known_findings
 from harness.models import Finding, Severity
 
 CLI = [sys.executable, "-m", "harness.cli"]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.drift import BOTH, BRANCH, DRIFT, ORIGINS, attribute, merge_base_tree
 from harness.models import Finding, Severity, Source
+from harness.static.drift import BOTH, BRANCH, DRIFT, ORIGINS, attribute, merge_base_tree
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.images import build_commands, load_image_builds
+from harness.plan.images import build_commands, load_image_builds
 
 FAKE_DOCKER = """#!{python}
 import json, os, sys
@@ -81,7 +81,7 @@ def test_plan_prints_commands_without_running_docker(tmp_path: Path, fake_docker
     result = _cli(["images", "build", "--variant", f"sidecar-plugin={tree}", "--plan"], env)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 12 and not log.exists()
-    # tagged per variant by default: the tag `run` expects (harness.plan.DEFAULT_LOCAL_TAG)
+    # tagged per variant by default: the tag `run` expects (harness.plan.build.DEFAULT_LOCAL_TAG)
     assert result.stdout.splitlines() == [" ".join(argv) for argv in build_commands(
         tree, load_image_builds(tag="sidecar-plugin"))]
     assert "kind-registry:5000/driver:sidecar-plugin" in result.stdout

@@ -18,7 +18,7 @@ import yaml
 from harness.cluster.base import cluster_name
 from harness.config import load_config
 from harness.errors import ConfigError
-from harness.plan import PlanOptions, local_tag
+from harness.plan.build import PlanOptions, local_tag
 
 REPO = Path(__file__).resolve().parent.parent
 ROLE = "manifests/kustomize/base/pipeline/ml-pipeline-driver-role.yaml"
@@ -158,7 +158,7 @@ def test_reusable_workflow_matrix_has_a_job_per_instance_with_the_entrys_driver(
 def test_report_compares_two_builds_with_the_base_as_baseline(tmp_path: Path, kfp_trees: Path) -> None:
     """Bundles of `central-driver:base` and `central-driver:pr` (real shapes, generated run noise) and one of
     driver-pod: `report --baseline central-driver:base` names the instances, never the bare entry."""
-    from harness.bundle import bundle_dir, read_bundle, write_bundle
+    from harness.evidence.bundle import bundle_dir, read_bundle, write_bundle
     from tests.factory import Run, bundle_data, condition_shapes
 
     shapes = condition_shapes(kfp_trees)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from harness.inventory import describe, diff_inventories, field_changes
+from harness.static.inventory import describe, diff_inventories, field_changes
 
 DEPLOY = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ml-pipeline", "namespace": "kubeflow"},

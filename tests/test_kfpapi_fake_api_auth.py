@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.kfpapi import REFRESH_FRACTION, TOKEN_SECONDS, TokenSource
-from harness.kube import Kube, KubeApiError
+from harness.boundary.kfpapi import REFRESH_FRACTION, TOKEN_SECONDS, TokenSource
+from harness.boundary.kube import Kube, KubeApiError
 from harness.models import Identity
 from harness.testing.fakeapi import FakeCluster
 from tests.fakeapi_session import fake_session, seed

@@ -1,4 +1,4 @@
-"""harness.kube against a fake Kubernetes API served over HTTP on 127.0.0.1 (harness.testing.fakeapi)."""
+"""harness.boundary.kube against a fake Kubernetes API served over HTTP on 127.0.0.1 (harness.testing.fakeapi)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.boundary.kube import ARGO_WORKFLOWS, CORE, Kube, KubeApiError
+from harness.boundary.redact import PLACEHOLDER
 from harness.errors import ClusterError
-from harness.kube import ARGO_WORKFLOWS, CORE, Kube, KubeApiError
 from harness.models import Identity
-from harness.redact import PLACEHOLDER
 from harness.testing.fakeapi import FakeCluster, rfc3339
 
 

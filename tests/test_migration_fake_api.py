@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.boundary.kube import Kube
 from harness.cluster.base import ClusterHandle
-from harness.kube import Kube
-from harness.live import LiveOptions, pair_inputs
-from harness.migration import DELETED_BY_SYNC, build_migration_plan, validate_record, verdict
-from harness.migrationlive import MigrationRun
+from harness.live.migration import MigrationRun
+from harness.live.session import LiveOptions, pair_inputs
 from harness.models import Scenario
-from harness.plan import PlanOptions
+from harness.plan.build import PlanOptions
+from harness.plan.migration import DELETED_BY_SYNC, build_migration_plan, validate_record, verdict
 from harness.testing.fakeapi import FakeCluster, rfc3339
 from harness.testing.fakerun import simulate
 from tests.livefakes import DRIVER_IMAGES, selection_for, shared_cache

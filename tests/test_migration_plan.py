@@ -14,8 +14,10 @@ import pytest
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.live import pair_inputs
-from harness.migration import (
+from harness.live.session import pair_inputs
+from harness.models import Scenario
+from harness.plan.build import PlanOptions
+from harness.plan.migration import (
     DELETED_BY_SYNC,
     IN_FLIGHT_SCENARIO,
     KEPT,
@@ -26,8 +28,6 @@ from harness.migration import (
     validate_record,
     verdict,
 )
-from harness.models import Scenario
-from harness.plan import PlanOptions
 from tests.golden_files import check_golden
 from tests.livefakes import DRIVER_IMAGES, selection_for, shared_cache
 

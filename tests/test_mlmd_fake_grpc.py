@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from harness.boundary.mlmd import MlmdError, MlmdReader
+from harness.boundary.mlmd import messages as m
 from harness.errors import HarnessError
-from harness.mlmd import MlmdError, MlmdReader
-from harness.mlmd import messages as m
 from harness.testing.fakemlmd import FakeMlmd
 
 RUN = "8d2c9b0e-6b1a-4c55-9a4e-1f2e3d4c5b6a"

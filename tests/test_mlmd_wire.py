@@ -16,8 +16,8 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from harness.mlmd import MlmdReader
-from harness.mlmd import messages as m
+from harness.boundary.mlmd import MlmdReader
+from harness.boundary.mlmd import messages as m
 from harness.testing.fakemlmd import FakeMlmd
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from harness import catalogue, oracle
+from harness.catalogue import oracle
+from harness.catalogue import scenarios as catalogue
 from harness.cli import main
 
 SPECS = {spec.name: spec for spec in catalogue.discover()}

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from harness.config import load_config
-from harness.orphans import apply_conflicts, rollback_orphans, static_orphans
+from harness.static.orphans import apply_conflicts, rollback_orphans, static_orphans
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ml-pipeline-driver-agent", "namespace": "kubeflow"}}
 SA = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "keep", "namespace": "kubeflow"}}

@@ -17,7 +17,7 @@ import yaml
 
 from harness.config import load_config
 from harness.errors import HarnessError
-from harness.probes import (
+from harness.live.probes import (
     PROBE_SCRIPT,
     ProbeRequest,
     ProbeResponse,
@@ -30,7 +30,7 @@ from harness.probes import (
     probe_pod,
     user_sa_taskresult_findings,
 )
-from harness.render import Renderer
+from harness.render.kustomize import Renderer
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = load_config()
@@ -211,7 +211,7 @@ def test_probes_fake_api_kfp_probes_authenticate_with_projected_audience_token(t
     """The fake KFP API authenticates like multi-user KFP (TokenReview for pipelines.kubeflow.org, then a
     SubjectAccessReview): the probe's token must get past authentication, so the verdict reflects isolation
     (403: held; 200 when RBAC leaks: error), never a 401 taken for a refusal."""
-    from harness.kube import Kube
+    from harness.boundary.kube import Kube
     from harness.testing.fakeapi import FakeCluster, FakeRun
 
     tenant, other = "kubeflow-user-example-com", "kfpc-tenant-b"

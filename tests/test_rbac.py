@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from harness import rbac
 from harness.config import load_config
 from harness.models import Identity, Severity
-from harness.render import Renderer
+from harness.rbac import evaluator as rbac
+from harness.render.kustomize import Renderer
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 SA = Identity("ns1", "driver")
@@ -543,7 +543,7 @@ def test_cli_rbac_bad_service_account_is_one_line_exit_2(tmp_path, capsys):
 
 
 def test_real_predict_access_answers_the_live_checks_for_the_sidecar_driver(config, installs):
-    from harness.rbaclive import checks_from_identities
+    from harness.rbac.live import checks_from_identities
 
     side = real_side(config, installs, "sidecar-plugin", "standalone")
     answers = rbac.predict_access(rbac.index_manifests(side.manifests),

@@ -1,4 +1,4 @@
-"""harness.rbaclive against a fake Kubernetes API (SubjectAccessReview decided from a fake rule table that
+"""harness.rbac.live against a fake Kubernetes API (SubjectAccessReview decided from a fake rule table that
 mirrors the sidecar-plugin Role `ml-pipeline-executor-plugin-role`, kfp-variants.md §6)."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import read_bundle, write_bundle
+from harness.boundary.kube import Kube
 from harness.config import load_config
-from harness.kube import Kube
+from harness.evidence.bundle import read_bundle, write_bundle
 from harness.models import Identity
-from harness.rbaclive import DEFAULT_ACCESS, Check, checks_from_identities, profile_objects, snapshot
+from harness.rbac.live import DEFAULT_ACCESS, Check, checks_from_identities, profile_objects, snapshot
 from harness.testing.fakeapi import FakeCluster
 
 CONFIG = load_config()
@@ -92,9 +92,9 @@ def test_profile_objects_fake_api_lists_secrets_without_data(fake: FakeCluster, 
 
 def test_snapshot_fake_api_stores_static_prediction_from_the_real_render(fake: FakeCluster, tmp_path: Path,
                                                                         install_render) -> None:
-    """Static and live side by side: each SubjectAccessReview row carries what harness.rbac predicts from the
+    """Static and live side by side: each SubjectAccessReview row carries what harness.rbac.evaluator predicts from the
     real sidecar-plugin render; the fake API's rule table models that Role, so the two agree."""
-    from harness.rbac import index_manifests, predict_access
+    from harness.rbac.evaluator import index_manifests, predict_access
 
     kube = Kube(str(fake.kubeconfig(tmp_path / "kubeconfig")), "fake")
     checks = checks_from_identities([Identity("kubeflow", "ml-pipeline-driver-agent-executor-plugin")], ["kubeflow"])

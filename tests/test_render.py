@@ -11,7 +11,7 @@ import pytest
 
 from harness.config import load_config
 from harness.errors import RenderError
-from harness.render import Renderer, pinned_kubectl, resource_key
+from harness.render.kustomize import Renderer, pinned_kubectl, resource_key
 
 
 def _tree_hash(root: Path) -> str:
@@ -141,7 +141,7 @@ def test_each_tree_is_staged_once_for_all_its_renders(renderer: Renderer, kfp_tr
 _RENDER_IN_CHILD = """
 import json, sys
 from pathlib import Path
-from harness.render import Renderer
+from harness.render.kustomize import Renderer
 r = Renderer(mirror=Path(sys.argv[1]), cache_dir=Path(sys.argv[2]))
 render = r.render(Path(sys.argv[3]), "manifests/kustomize/cluster-scoped-resources")
 print(json.dumps({"cached": render.cached, "kustomize": sum("kustomize" in c.argv for c in r.runner.log)}))

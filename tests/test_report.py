@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import bundle_dir, write_bundle
 from harness.cli import main
-from harness.policy import DEFAULT_POLICY_DIR
+from harness.evidence.bundle import bundle_dir, write_bundle
+from harness.judge.policy import DEFAULT_POLICY_DIR
 from tests.factory import VARIANT_DRIVER, Run, bundle_data, condition_shapes
 
 SCENARIO = "pipeline-with-condition"
@@ -47,7 +47,7 @@ def live_commit(variant: str) -> str:
 
 
 def static_json(path: Path, blocking: bool = False, commits: dict[str, str] | None = None) -> Path:
-    """A static.json in the static tier's format (harness/static.py static_document)."""
+    """A static.json in the static tier's format (harness/static/runner.py static_document)."""
     commits = commits or {}
     findings = [{"id": "rbac.permission-gained", "severity": "error", "category": "rbac", "mode": "standalone",
                  "variants": ["sidecar-plugin", "central-driver"],
@@ -261,9 +261,9 @@ def test_allure_adapter_attaches_evidence_with_real_allure_pytest(pytester: pyte
     saved = save(tmp_path / "out", shapes, leak=True)
     pytester.makepyfile(test_adapter=f"""
         from pathlib import Path
-        from harness.bundle import iter_bundles
-        from harness.compare import compare_all
-        from harness.policy import load_policy
+        from harness.evidence.bundle import iter_bundles
+        from harness.judge.compare import compare_all
+        from harness.judge.policy import load_policy
         from pytest_kfp_conformance import allure_adapter
 
         def test_central_driver_evidence():

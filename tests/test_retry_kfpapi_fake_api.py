@@ -1,4 +1,4 @@
-"""The retry policy at the KFP API boundary (harness.kfpapi) against the fake KFP API with one-shot faults:
+"""The retry policy at the KFP API boundary (harness.boundary.kfpapi) against the fake KFP API with one-shot faults:
 submission is idempotent (a run whose answer was lost is found by its name, never submitted twice) and run
 reads survive a 5xx or a dropped connection. The kfp SDK, requests and the port-forward run for real."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.kfpapi import KfpApiError
+from harness.boundary.kfpapi import KfpApiError
 from harness.testing.fakeapi import FakeCluster
 from tests.fakeapi_session import fake_session, seed
 

@@ -1,4 +1,4 @@
-"""The one retry policy (harness.retry) at the Kubernetes boundary, against the fake API with one-shot faults
+"""The one retry policy (harness.boundary.retry) at the Kubernetes boundary, against the fake API with one-shot faults
 (harness.testing.fakeapi `faults`): every call that is safe to repeat survives one 5xx, 429 or dropped
 connection; a create that is not safe to repeat is not repeated; nothing escapes as a raw urllib3 error."""
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.kube import ARGO_WORKFLOWS, CORE, Kube, KubeApiError
+from harness.boundary.kube import ARGO_WORKFLOWS, CORE, Kube, KubeApiError
+from harness.boundary.retry import RetryPolicy, transient_status
 from harness.models import Identity
-from harness.retry import RetryPolicy, transient_status
 from harness.testing.fakeapi import FakeCluster
 
 FAST = RetryPolicy(attempts=4, initial=0, max_wait=0)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.bundle import read_bundle
+from harness.boundary.kfpapi import ca_secret
 from harness.config import load_config
 from harness.errors import ConfigError, HarnessError
-from harness.kfpapi import ca_secret
+from harness.evidence.bundle import read_bundle
+from harness.live.runs import run_scenario
 from harness.models import Scenario
-from harness.render import Renderer
-from harness.runs import run_scenario
+from harness.render.kustomize import Renderer
 from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakekubectl import recorded_calls
 from harness.testing.fakemlmd import FakeMlmd

@@ -11,9 +11,9 @@ import json
 import pytest
 
 from harness.config import load_config
-from harness.security import OTHER_TENANT, SecurityRun, ca_secrets, probe_targets, security_plan
+from harness.live.security import OTHER_TENANT, SecurityRun, ca_secrets, probe_targets, security_plan
+from harness.manifests.tls import Endpoint, tls_endpoints
 from harness.testing.fakeapi import FakeCluster
-from harness.tlscheck import Endpoint, tls_endpoints
 from tests.golden_files import check_golden
 from tests.livefakes import make_fakes
 
@@ -77,7 +77,7 @@ def fake(tmp_path):
 
 
 def _run(tmp_path, fake, variant: str, **kwargs) -> tuple[SecurityRun, object]:
-    from harness.kube import Kube
+    from harness.boundary.kube import Kube
 
     fakes = make_fakes(tmp_path / "fakes")
     runner = fakes.runner()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SourceError
-from harness.sources import parse_git_spec, resolve_source
+from harness.render.sources import parse_git_spec, resolve_source
 
 
 def test_sources_dir_tree_records_commit_from_source_yaml(kfp_trees: Path, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import yaml
 
 from harness.cli import main
 from harness.config import load_config
-from harness.credentials import is_credential_key, is_literal
+from harness.static.credentials import is_credential_key, is_literal
 from tests.conftest import VARIANTS
 
 CANARIES = {

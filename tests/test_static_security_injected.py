@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import rbac
 from harness.config import load_config
-from harness.exposure import exposure_findings
-from harness.hardening import hardening_findings
-from harness.inventory import diff_inventories
 from harness.models import Finding, Severity
-from harness.rbac import compare_driver_permissions, dangling_driver_bindings, driver_side
-from harness.security_checks import credential_findings
+from harness.rbac import evaluator as rbac
+from harness.rbac.evaluator import compare_driver_permissions, dangling_driver_bindings, driver_side
+from harness.static.exposure import exposure_findings
+from harness.static.hardening import hardening_findings
+from harness.static.inventory import diff_inventories
+from harness.static.security_checks import credential_findings
 
 VARIANT = "central-driver"
 PIPELINE = Path("manifests/kustomize/base/pipeline")

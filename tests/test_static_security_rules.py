@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.credentials import is_credential_key, mask_field
-from harness.hardening import level_of, pod_violations
+from harness.static.credentials import is_credential_key, mask_field
+from harness.static.hardening import level_of, pod_violations
 
 
 def _pod(spec: dict, annotations: dict | None = None) -> dict:

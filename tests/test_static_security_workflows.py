@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.workflows import GOLDEN_DIR, compare_compiled_workflows
+from harness.static.workflows import GOLDEN_DIR, compare_compiled_workflows
 
 FILE = "add_numbers.yaml"
 

@@ -13,8 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from harness.config import load_config
-from harness.render import Renderer
-from harness.tlscheck import (
+from harness.manifests.tls import (
     Endpoint,
     driver_connections,
     endpoint_findings,
@@ -23,6 +22,7 @@ from harness.tlscheck import (
     tls_endpoints,
     verify_endpoint,
 )
+from harness.render.kustomize import Renderer
 
 NOW = dt.datetime(2026, 11, 24, tzinfo=dt.timezone.utc)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.boundary.proc import Runner
 from harness.cli import main
-from harness.commands.progress import reporter
-from harness.images import load_image_builds
-from harness.install import Installer
-from harness.plan import PlanStep
-from harness.proc import Runner
+from harness.cli.progress import reporter
+from harness.live.install import Installer
+from harness.plan.build import PlanStep
+from harness.plan.images import load_image_builds
 from harness.progress import StreamReporter, silent
 from harness.testing.fakebin import fake_env, write_fake_bins
 from tests.livefakes import shared_cache

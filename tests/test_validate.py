@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.errors import ConfigError
-from harness.validate import DEFAULT_KUBERNETES_VERSION, SchemaValidator, supported_version
+from harness.static.validate import DEFAULT_KUBERNETES_VERSION, SchemaValidator, supported_version
 
 DEPLOY = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "kubeflow"},

@@ -1,4 +1,4 @@
-"""Compiled-workflow comparison (harness/workflows.py) on the real KFP trees and on small hand-made workflows."""
+"""Compiled-workflow comparison (harness/static/workflows.py) on the real KFP trees and on small hand-made workflows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 
 from harness.errors import HarnessError, SourceError
 from harness.models import Severity
-from harness.workflows import (
+from harness.static.workflows import (
     WorkflowFileError,
     compare_compiled_workflows,
     diff_workflows,

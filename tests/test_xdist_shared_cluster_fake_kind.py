@@ -21,7 +21,7 @@ WORKER = r"""
 import json, sys, time
 from pathlib import Path
 from tests.livefakes import DRIVER_IMAGES, selection_for
-from harness.live import LiveOptions, LiveSession, make_plan
+from harness.live.session import LiveOptions, LiveSession, make_plan
 
 trees, bases, out, cache, barrier, index, workers = sys.argv[1:8]
 selection = selection_for(Path(trees), Path(bases), Path(out), Path(cache), ["central-driver"], ["standalone"])

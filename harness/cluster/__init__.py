@@ -1,4 +1,4 @@
 """Cluster providers (kind, an existing kubeconfig context), the ownership ledger and image handling.
 
-Nothing here imports pytest; `harness.live` and `pytest_kfp_conformance.live` sit on top.
+Nothing here imports pytest; `harness.live.session` and `pytest_kfp_conformance.live` sit on top.
 """

@@ -69,8 +69,8 @@ def cluster_labels(run_id: str) -> dict[str, str]:
 
 
 class ClusterProvider(Protocol):
-    """A place clusters come from, as `harness.live` uses it (creation is a planned step, see `harness.plan`).
-    Methods that touch the world run through `harness.proc.Runner`."""
+    """A place clusters come from, as `harness.live.session` uses it (creation is a planned step, see `harness.plan.build`).
+    Methods that touch the world run through `harness.boundary.proc.Runner`."""
 
     name: str
     owns_clusters: bool  # False for `existing`: we never delete a cluster we did not create

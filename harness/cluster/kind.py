@@ -1,4 +1,4 @@
-"""The `kind` provider: drives the kind CLI (and docker for the local registry) through `harness.proc`.
+"""The `kind` provider: drives the kind CLI (and docker for the local registry) through `harness.boundary.proc`.
 
 Why a local registry (KFP CD's CI style, `registry: true`) rather than `kind load docker-image`: the CI
 overlays of all three trees reference `kind-registry:5000/<app>:latest`; a `:latest` tag makes the kubelet
@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
+from harness.boundary.proc import Runner
 from harness.cluster.base import CLUSTER_PREFIX, ClusterHandle
 from harness.cluster.settings import LiveSettings, RegistrySettings
 from harness.errors import CommandFailedError, CommandTimeoutError
-from harness.proc import Runner
 
 
 def kind_config(name: str, node_image: str, labels: dict[str, str], registry: RegistrySettings | None) -> str:

@@ -22,9 +22,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from harness.boundary.proc import kill_recorded, process_start_time
 from harness.cluster.base import ClusterHandle
 from harness.errors import ClusterError
-from harness.proc import kill_recorded, process_start_time
 
 CREATING, READY, DELETING = "creating", "ready", "deleting"
 

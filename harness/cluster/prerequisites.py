@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from harness.boundary.proc import Runner
 from harness.cluster.settings import LiveSettings
 from harness.errors import CommandFailedError, RenderError
 from harness.models import Mode
-from harness.proc import Runner
 
 
 @dataclass(frozen=True)

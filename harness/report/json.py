@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.bundle import dump_json
+from harness.evidence.bundle import dump_json
 from harness.report.model import Report
 
 

@@ -5,8 +5,8 @@ agree. The dict is deterministic: sorted keys and lists, no clock, no input path
 inputs. Text that came from evidence passes through the credential redaction again before it gets here.
 
 What a release manager acts on is `decisions`: the static tier's and the live tier's findings grouped by
-cause with harness.decisions.group (the same grouping as static.md), each with what to do and where it
-applies. Every count shown anywhere is in `verdict` (harness.verdict.overall computes them once).
+cause with harness.judge.decisions.group (the same grouping as static.md), each with what to do and where it
+applies. Every count shown anywhere is in `verdict` (harness.judge.verdict.overall computes them once).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.compare import RBAC_ROW, Cell, Comparison
-from harness.decisions import KnownFinding, apply_known, cause_key, group
+from harness.boundary.redact import redact
+from harness.judge.compare import RBAC_ROW, Cell, Comparison
+from harness.judge.decisions import KnownFinding, apply_known, cause_key, group
+from harness.judge.policy import Policy
+from harness.judge.verdict import Check, Status, Verdict, combine, judge, overall, unique_findings
 from harness.models import Finding, Severity
-from harness.policy import Policy
-from harness.redact import redact
-from harness.verdict import Check, Status, Verdict, combine, judge, overall, unique_findings
 
 REPORT_VERSION = "2.0"  # 2.0: decisions, one set of counts in verdict
 STATIC_ROW = "static-tier"

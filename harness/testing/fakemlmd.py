@@ -2,7 +2,7 @@
 
 It serves the MetadataStoreService methods harness/mlmd reads (GetContextByTypeAndName,
 GetExecutionsByContext, GetEventsByExecutionIDs, GetArtifactsByID) with the messages of
-harness/mlmd/messages.py, and is filled the way KFP's backend/src/v2/metadata/client.go (81fc181b1) fills
+harness/boundary/mlmd/messages.py, and is filled the way KFP's backend/src/v2/metadata/client.go (81fc181b1) fills
 the real store. Every simulated behaviour is listed in docs/fidelity.md with its upstream source; other
 methods answer UNIMPLEMENTED (grpc's answer for an unregistered method).
 """
@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from google.protobuf import unknown_fields
 
-from harness.mlmd import messages as m
+from harness.boundary.mlmd import messages as m
 
 PIPELINE_CONTEXT_TYPE = "system.Pipeline"
 PIPELINE_RUN_CONTEXT_TYPE = "system.PipelineRun"

@@ -1,0 +1,257 @@
+"""Arguments shared by every command that selects variants and modes, and their resolution; the
+`clusters` options shared by `run` and `migrate`.
+
+`--variant NAME[:LABEL][=SOURCE]` (repeatable) picks variants and optionally their source (path or git
+URL@REF); `NAME:LABEL` is an instance: another build of the config entry NAME (e.g. `central-driver:base`
+and `central-driver:pr`), named so in every output and taking its behaviour from NAME;
+`--sources DIR` (env KFPC_SOURCES) gives one tree per variant; `--remote-bases DIR` (env
+KFPC_REMOTE_BASES) is the offline mirror of kustomize remote bases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.config import Config, load_config
+from harness.errors import HarnessError, SourceError
+from harness.models import Mode, Source, Variant, split_instance
+from harness.render.kustomize import Renderer
+from harness.render.sources import resolve_source
+
+if TYPE_CHECKING:
+    from harness.live.session import LiveOptions
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get("KFPC_CACHE_DIR"):
+        return Path(os.environ["KFPC_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-conformance"
+
+
+def check_writable_dir(path: str | os.PathLike[str], flag: str) -> Path:
+    """`path` is (or can be made as) a directory this process may write: checked before any work starts, so
+    a bad --out/--cache-dir/--compile-to is one line, not a traceback half-way through a run."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise HarnessError(f"{flag} {path} is a file, not a directory", f"pass a directory to {flag}")
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise HarnessError(f"{flag} {path}: {existing} is a file, so the directory cannot be made",
+                           f"pass a directory to {flag}")
+    if not _can_write(existing):
+        raise HarnessError(f"{flag} {path} is not writable ({existing} denies write access)",
+                           f"pass a directory you can write to {flag}, or fix its permissions")
+    return target
+
+
+def _can_write(directory: Path) -> bool:
+    """A real probe (os.access is always yes for root, and says nothing about read-only mounts)."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".kfpc-probe-"):
+            return True
+    except OSError:
+        return False
+
+
+def check_reachable(handle: Any, timeout: float = 10) -> None:
+    """--provider existing: the API server answers /version (once, no retries: an unreachable server is a
+    setup problem the user fixes, not a transient fault)."""
+    from harness.boundary.kube import Kube, KubeApiError
+    from harness.boundary.retry import RetryPolicy
+
+    try:
+        Kube(str(handle.kubeconfig), handle.context or None, request_timeout=timeout,
+             retry_policy=RetryPolicy(attempts=1)).version()
+    except KubeApiError as exc:
+        import re
+
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", exc.reason)  # urllib3 wraps the OS error in 3 layers
+        reason = errno.group(0) if errno else f"{exc.status or ''} {exc.reason}".strip()
+        raise HarnessError(f"the API server of context {handle.context or 'current'} in {handle.kubeconfig} does "
+                           f"not answer: {reason[:300]}",
+                           "start the cluster or fix --kubeconfig/--context (check with `kubectl version`)") from None
+
+
+def add_selection_args(parser: argparse.ArgumentParser, *, out_default: str = "out") -> None:
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME[:LABEL][=SOURCE]",
+                        help="variant to include, optionally with its source (path or git URL@REF); NAME:LABEL "
+                             "is another build of the config entry NAME (e.g. central-driver:base=URL@REF "
+                             "central-driver:pr=../checkout); repeatable; default: every variant in the config")
+    parser.add_argument("--mode", action="append", default=[], metavar="MODE",
+                        help="install mode (standalone, multi-user, tls); repeatable; default: every mode")
+    add_source_args(parser, out_default=out_default)
+
+
+def add_source_args(parser: argparse.ArgumentParser, *, out_default: str = "out") -> None:
+    """Where the config, trees, mirror, cache and output are (for commands that pick variants their own way)."""
+    parser.add_argument("--config", help="variants/modes catalogue (default fixtures/variants.yaml, env KFPC_CONFIG)")
+    parser.add_argument("--sources", default=os.environ.get("KFPC_SOURCES"), metavar="DIR",
+                        help="directory holding one KFP tree per variant name (env KFPC_SOURCES)")
+    parser.add_argument("--remote-bases", default=os.environ.get("KFPC_REMOTE_BASES"), metavar="DIR",
+                        help="offline mirror of kustomize remote bases (env KFPC_REMOTE_BASES); omit to fetch online")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
+                        help="clones and renders cache (env KFPC_CACHE_DIR, default ~/.cache/kfp-conformance)")
+    parser.add_argument("--out", default=out_default, metavar="DIR", help=f"output directory (default {out_default})")
+
+
+def add_cluster_args(parser: argparse.ArgumentParser, *, driver_image_help: str) -> argparse._ArgumentGroup:
+    """The `clusters` group shared by `run` and `migrate`; returned so a command can add its own options."""
+    from harness.plan.build import KEEP_CHOICES
+
+    clusters = parser.add_argument_group("clusters")
+    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
+    clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
+    clusters.add_argument("--context", help="--provider existing: context (default the current one)")
+    clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF",
+                          help="replace image REPOSITORY (as rendered, without tag) by REF for VARIANT; repeatable")
+    clusters.add_argument("--driver-image", action="append", default=[], metavar="VARIANT=REF", help=driver_image_help)
+    clusters.add_argument("--keep-clusters", choices=KEEP_CHOICES, default="never")
+    clusters.add_argument("--run-id", help="run id used in cluster names and out/<run-id>/ (default: generated)")
+    return clusters
+
+
+def parse_images(values: list[str], variants: list[str]) -> dict[str, dict[str, str]]:
+    images: dict[str, dict[str, str]] = {}
+    for value in values:
+        parts = value.split("=", 2)
+        if len(parts) != 3 or not all(parts):
+            raise HarnessError(f"--image {value!r} is not VARIANT=REPOSITORY=REF",
+                               "e.g. --image central-driver=kind-registry:5000/apiserver=ghcr.io/me/apiserver:dev")
+        _known(parts[0], variants, "--image")
+        images.setdefault(parts[0], {})[parts[1]] = parts[2]
+    return images
+
+
+def parse_driver_images(values: list[str], variants: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for value in values:
+        name, _, ref = value.partition("=")
+        if not name or not ref:
+            raise HarnessError(f"--driver-image {value!r} is not VARIANT=REF",
+                               "e.g. --driver-image sidecar-plugin=kind-registry:5000/driver:ci")
+        _known(name, variants, "--driver-image")
+        found[name] = ref
+    return found
+
+
+def _known(name: str, variants: list[str], flag: str) -> None:
+    if name not in variants:
+        raise HarnessError(f"{flag}: variant {name!r} is not selected", f"use one of {', '.join(variants)}")
+
+
+def live_options(args: argparse.Namespace, variants: list[str], **extra: Any) -> LiveOptions:
+    """`LiveOptions` from the `clusters` group (a plan gets the fixed run id "plan", so it is golden-testable)."""
+    from harness.cluster.base import new_run_id, run_id_from_env
+    from harness.live.session import LiveOptions
+
+    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
+    return LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, kubeconfig=args.kubeconfig,
+                       context=args.context, images=parse_images(args.image, variants),
+                       driver_images=parse_driver_images(args.driver_image, variants), **extra)
+
+
+@dataclass
+class Selection:
+    config: Config
+    variants: list[Variant]
+    modes: list[Mode]
+    sources: dict[str, Source]
+    renderer: Renderer
+    out_dir: Path
+    cache_dir: Path
+
+    @property
+    def baseline(self) -> str:
+        """The config's baseline if selected, else an instance labelled `base` (a pull request's base build),
+        else the first selected variant."""
+        names = [v.name for v in self.variants]
+        if self.config.baseline in names:
+            return self.config.baseline
+        return next((n for n in names if split_instance(n)[1] == "base"), names[0])
+
+
+def parse_variant_args(values: list[str], config: Config) -> list[tuple[str, str]]:
+    """(name, source spec) per `--variant NAME[:LABEL][=SOURCE]`; the name is split at the first '=' (a git
+    URL's ':' comes after it)."""
+    chosen: list[tuple[str, str]] = []
+    for value in values or list(config.variants):
+        name, _, spec = value.partition("=")
+        config.variant(name)  # raises with the list of known variants, or the label's rule
+        if name in (n for n, _ in chosen):
+            entry = split_instance(name)[0]
+            raise HarnessError(f"variant {name!r} given twice",
+                               f"pass each --variant once; for two builds of one variant label them, e.g. "
+                               f"--variant {entry}:base=SOURCE --variant {entry}:pr=SOURCE")
+        chosen.append((name, spec))
+    return chosen
+
+
+def add_base_args(parser: argparse.ArgumentParser) -> None:
+    """Drift attribution (harness.static.drift): each variant's upstream merge-base, and hiding what upstream made."""
+    parser.add_argument("--base", action="append", default=[], metavar="NAME=SOURCE",
+                        help="the upstream merge-base of variant NAME (path, git URL@REF, or merge-base:REF to "
+                             "compute it in NAME's git checkout); every static finding then carries its origin: "
+                             "branch, upstream-drift or both; repeatable (a variant without one is its own base)")
+    parser.add_argument("--hide-drift", action="store_true",
+                        help="with --base: leave findings that only come from upstream drift out of static.md "
+                             "(static.json keeps them)")
+
+
+def resolve_bases(args: argparse.Namespace, selection: Selection) -> dict[str, Source] | None:
+    """The base source of every selected variant when any --base is given (else None: no attribution)."""
+    from harness.static.drift import MERGE_BASE, merge_base_tree, parse_base_args
+
+    if getattr(args, "hide_drift", False) and not args.base:
+        raise HarnessError("--hide-drift needs --base", "pass --base NAME=SOURCE for the variants whose "
+                                                        "merge-base differs (e.g. the PoC branches)")
+    if not args.base:
+        return None
+    specs = parse_base_args(args.base, [v.name for v in selection.variants])
+    sources_dir = Path(args.sources) if args.sources else None
+    bases: dict[str, Source] = {}
+    for variant in selection.variants:
+        spec = specs.get(variant.name)
+        if spec is None:
+            bases[variant.name] = selection.sources[variant.name]  # its own base
+        elif spec.startswith(MERGE_BASE):
+            tree = merge_base_tree(selection.sources[variant.name], spec[len(MERGE_BASE):], selection.cache_dir)
+            bases[variant.name] = resolve_source(str(tree), variant.name, cache_dir=selection.cache_dir)
+        else:
+            bases[variant.name] = resolve_source(spec, variant.name, sources_dir=sources_dir,
+                                                 cache_dir=selection.cache_dir)
+    return bases
+
+
+def resolve_selection(args: argparse.Namespace, *, resolve_sources: bool = True) -> Selection:
+    """Validate everything before any work starts: config, variants, modes, sources, mirror, kubectl."""
+    config = load_config(args.config)
+    chosen = parse_variant_args(args.variant, config)
+    config = config.with_instances([name for name, _ in chosen])
+    modes = [config.mode(m) for m in (args.mode or list(config.modes))]
+    cache_dir = check_writable_dir(args.cache_dir or default_cache_dir(),
+                                   "--cache-dir" if args.cache_dir else "the cache dir (KFPC_CACHE_DIR)")
+    check_writable_dir(args.out, "--out")
+    sources_dir = Path(args.sources) if args.sources else None
+    if sources_dir is not None and not sources_dir.is_dir():
+        raise SourceError(f"--sources {sources_dir} is not a directory",
+                          "point --sources (or KFPC_SOURCES) at a directory with one KFP tree per variant")
+    sources: dict[str, Source] = {}
+    if resolve_sources:
+        for name, spec in chosen:
+            variant = config.variant(name)
+            # an instance without a source of its own builds the entry's source (or --sources DIR/NAME)
+            sources[name] = resolve_source(spec or variant.source, name, sources_dir=sources_dir,
+                                           cache_dir=cache_dir, tree=variant.entry)
+    renderer = Renderer(mirror=Path(args.remote_bases) if args.remote_bases else None, cache_dir=cache_dir)
+    return Selection(config=config, variants=[config.variant(n) for n, _ in chosen], modes=modes,
+                     sources=sources, renderer=renderer, out_dir=Path(args.out), cache_dir=cache_dir)

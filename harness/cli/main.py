@@ -1,0 +1,76 @@
+"""`kfp-conformance` command line: a thin layer over the harness library.
+
+Each subcommand lives in its own module under harness/cli/ and exposes `register(subparsers)`;
+`main` maps a HarnessError to one line on stderr and its exit code (2 bad input, 1 failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from harness import __version__
+from harness.errors import HarnessError
+
+# Subcommand modules, in the order `--help` lists them. Adding a command is one line here.
+COMMANDS = (
+    "harness.cli.static",
+    "harness.cli.run",
+    "harness.cli.clusters",
+    "harness.cli.matrix",
+    "harness.cli.images",
+    "harness.cli.rbac",
+    "harness.cli.report",
+    "harness.cli.scenarios",
+    "harness.cli.migrate",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem and where the usage is (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = _Parser(
+        prog="kfp-conformance",
+        description="Compare Kubeflow Pipelines driver variants: static tier, live runs, reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C here must be quiet too
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    try:
+        return int(args.func(args) or 0)
+    except HarnessError as exc:
+        print(f"error: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted (cleanup ran; re-run to continue)", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a disk full, a permission changed mid-run: one line, not a traceback
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error: {exc.strerror or type(exc).__name__}{where} (check the path, its permissions and free "
+              "space, then run again)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The evidence-bundle format: what one run of one scenario on one `<variant>.<mode>` left behind.
+
+Contract (schema: `harness/schemas/bundle.schema.json`, docs: `docs/bundle-format.md`):
+
+- Layout: `out/<run-id>/bundles/<scenario>/<variant>.<mode>/` holds raw files (`workflow.json`, `run.json`,
+  `logs/*.log`, `events.json`, `rbac.json`, ...) and `bundle.json`, which is written LAST. A directory
+  without `bundle.json` is not a bundle (its writer died); a bundle with `status: partial` says why.
+- `bundle.json` carries `schema_version` "MAJOR.MINOR". Readers refuse another MAJOR with one clear error;
+  a newer MINOR only adds optional fields, which this reader ignores.
+- `files` maps each raw file's relative path to its sha256; `read_bundle` verifies every hash.
+- Task paths carry iteration indexes (`root/for-loop-2[1]/print-op`); comparison aligns on them, never on
+  generated ids or pod names. Driver node outputs are a `parameters` dict (driver-pod, sidecar-plugin) or
+  the raw JSON `result` string of an HTTP template (central-driver), exactly as Argo recorded them.
+
+API: `write_bundle(dir, data, files)`, `read_bundle(dir)`, `iter_bundles(*roots)`, `bundle_dir(...)`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from harness import SCHEMAS_DIR
+from harness.errors import BundleError
+
+SCHEMA_VERSION = "1.1"  # 1.1: task_outputs (MLMD) and task execution_id
+BUNDLE_FILE = "bundle.json"
+SCHEMA_PATH = SCHEMAS_DIR / "bundle.schema.json"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle on disk. `data` is the parsed bundle.json; raw files are read on demand."""
+
+    path: Path
+    data: dict[str, Any]
+    # sha256 of bundle.json as read (merging copies compares it); "" for a Bundle built in memory
+    sha256: str = field(default="", compare=False)
+
+    @property
+    def scenario(self) -> str:
+        return self.data["scenario"]["name"]
+
+    @property
+    def variant(self) -> str:
+        return self.data["variant"]
+
+    @property
+    def mode(self) -> str:
+        return self.data["mode"]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.scenario, self.variant, self.mode)
+
+    @property
+    def complete(self) -> bool:
+        return self.data["status"] == "complete"
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        return self.data["tasks"]
+
+    @property
+    def driver_nodes(self) -> list[dict[str, Any]]:
+        return self.data["driver_nodes"]
+
+    @property
+    def files(self) -> dict[str, str]:
+        return self.data["files"]
+
+    def read_bytes(self, relative: str) -> bytes:
+        if relative not in self.files:
+            raise BundleError(f"{self.path}: {relative} is not listed in bundle.json files",
+                              "re-collect the bundle")
+        with open(os.path.join(self.path, relative), "rb") as handle:  # noqa: PTH123 - hot path on big runs
+            return handle.read()
+
+    def read_text(self, relative: str) -> str:
+        return self.read_bytes(relative).decode("utf-8", errors="replace")
+
+
+def bundle_dir(out_dir: str | os.PathLike[str], scenario: str, variant: str, mode: str) -> Path:
+    """`<out_dir>/bundles/<scenario>/<variant>.<mode>` (out_dir is `out/<run-id>`)."""
+    from harness.models import instance_key
+
+    # no ':' of an instance `NAME:LABEL` in paths (CI artifact uploads refuse it); bundle.json keeps the name
+    return Path(out_dir) / "bundles" / scenario / f"{instance_key(variant)}.{mode}"
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def _relaxed(schema: Any) -> Any:
+    """The schema with `additionalProperties: false` dropped: a newer minor version may add fields."""
+    if isinstance(schema, dict):
+        return {k: _relaxed(v) for k, v in schema.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_relaxed(v) for v in schema]
+    return schema
+
+
+def _major_minor(version: Any, where: str) -> tuple[int, int]:
+    try:
+        major, minor = (int(part) for part in str(version).split("."))
+    except ValueError:
+        raise BundleError(f"{where}: schema_version {version!r} is not MAJOR.MINOR",
+                          f"write schema_version {SCHEMA_VERSION!r}") from None
+    return major, minor
+
+
+# The two arrays that grow with the pipeline: validated item by item with a validator compiled for the item
+# type (the whole-document validator formats each item's name before checking it: ~3x slower per item).
+_ITEM_ARRAYS = (("tasks", "task"), ("driver_nodes", "driver_node"))
+
+
+@cache
+def _fast_validators(relaxed: bool) -> tuple[Any, dict[str, Any]] | None:
+    """Compiled validators (fastjsonschema: ~50x quicker than jsonschema on 10 000-task bundles) for the
+    envelope (the big arrays only checked to be arrays) and for each item type; None if not installed.
+    Together they accept exactly what the whole schema accepts (the arrays' only keyword is `items: $ref`).
+
+    They only answer valid/invalid; the error message always comes from jsonschema's best_match.
+    """
+    try:
+        import fastjsonschema
+    except ImportError:
+        return None
+    schema = _relaxed(_schema()) if relaxed else _schema()
+    # fastjsonschema speaks draft-07; this schema only uses keywords draft-07 also has ($defs is a plain pointer).
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#"}
+    envelope = copy.deepcopy(schema)
+    items = {}
+    for array, item in _ITEM_ARRAYS:
+        assert envelope["properties"][array] == {"type": "array", "items": {"$ref": f"#/$defs/{item}"}}
+        envelope["properties"][array] = {"type": "array"}
+        items[array] = fastjsonschema.compile({**draft7, "$defs": schema["$defs"], **schema["$defs"][item]})
+    return fastjsonschema.compile({**envelope, **draft7}), items
+
+
+def _fast_valid(data: dict[str, Any], relaxed: bool) -> bool | None:
+    """True/False from the compiled validators, None when fastjsonschema is not installed."""
+    validators = _fast_validators(relaxed)
+    if validators is None:
+        return None
+    envelope, items = validators
+    try:
+        envelope(data)
+        for array, validate in items.items():
+            for item in data[array]:
+                validate(item)
+    except Exception:  # noqa: BLE001 - any rejection: jsonschema names the problem
+        return False
+    return True
+
+
+def validate_bundle_data(data: Any, where: str = "bundle.json") -> None:
+    """Check `data` against the schema; one BundleError naming the field on any problem."""
+    if not isinstance(data, dict):
+        raise BundleError(f"{where}: not a JSON object", "re-collect the bundle")
+    if "schema_version" not in data:
+        raise BundleError(f"{where}: no schema_version", f"write schema_version {SCHEMA_VERSION!r}")
+    major, minor = _major_minor(data["schema_version"], where)
+    ours_major, ours_minor = _major_minor(SCHEMA_VERSION, "harness")
+    if major != ours_major:
+        raise BundleError(
+            f"{where}: bundle schema_version {data['schema_version']} is not supported "
+            f"(this kfp-conformance reads {ours_major}.x)",
+            "use the kfp-conformance version that wrote the bundle, or re-collect it with this one",
+        )
+    relaxed = minor > ours_minor
+    if _fast_valid(data, relaxed):
+        return
+    schema = _relaxed(_schema()) if relaxed else _schema()
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    if error is not None:
+        field = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise BundleError(f"{where}: {field}: {error.message}", "fix the collector that wrote the bundle")
+
+
+def _check_relative(name: str) -> None:
+    # plain string tests, not PurePosixPath (12 us a name, 100 000s of names): absolute, a `..` part,
+    # a backslash, or bundle.json itself
+    if not name or name[0] == "/" or ".." in name.split("/") or "\\" in name or name == BUNDLE_FILE:
+        raise BundleError(f"bundle file name {name!r} is not a plain relative path",
+                          "use paths like logs/driver.log inside the bundle")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def dump_json(data: Any) -> str:
+    """The one JSON encoding for bundle files and report.json: sorted keys, 2-space indent, trailing newline."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_bundle(directory: str | os.PathLike[str], data: Mapping[str, Any],
+                 files: Mapping[str, bytes | str] | None = None, *, overwrite: bool = False) -> Path:
+    """Validate `data`, write the raw `files`, then `bundle.json` last (atomically). Returns its path.
+
+    `data["files"]` is computed here from `files`; `schema_version` defaults to the current one.
+    Refuses to replace a complete bundle unless `overwrite`; a partial one is always replaceable.
+    """
+    target = Path(directory)
+    marker = target / BUNDLE_FILE
+    files = dict(files or {})
+    for name in files:
+        _check_relative(name)
+    encoded = {name: body.encode("utf-8") if isinstance(body, str) else bytes(body) for name, body in files.items()}
+    document = copy.deepcopy(dict(data))
+    document.setdefault("schema_version", SCHEMA_VERSION)
+    document["files"] = {name: _sha256(body) for name, body in sorted(encoded.items())}
+    validate_bundle_data(document, str(marker))  # before touching the disk: nothing half-made
+    if marker.exists():
+        try:
+            previous = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            previous = {}
+        if previous.get("status") == "complete" and not overwrite:
+            raise BundleError(f"{target} already holds a complete bundle",
+                              "choose a new run id, or pass overwrite=True to replace it")
+        marker.unlink()  # from here until the end, the directory is (correctly) not a bundle
+    target.mkdir(parents=True, exist_ok=True)
+    for name, body in encoded.items():
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    temporary = target / (BUNDLE_FILE + ".tmp")
+    temporary.write_text(dump_json(document), encoding="utf-8")
+    os.replace(temporary, marker)
+    return marker
+
+
+def read_bundle(directory: str | os.PathLike[str]) -> Bundle:
+    """Read and validate `<directory>/bundle.json` and verify every raw file's sha256."""
+    target = Path(directory)
+    marker = target / BUNDLE_FILE if target.name != BUNDLE_FILE else target
+    target = marker.parent
+    if not marker.is_file():
+        raise BundleError(f"{target}: no {BUNDLE_FILE} (not a bundle, or its collector did not finish)",
+                          "pass a directory that holds bundle.json, or re-collect the bundle")
+    raw = marker.read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # also UnicodeDecodeError
+        raise BundleError(f"{marker}: not valid JSON ({exc})", "re-collect the bundle") from exc
+    validate_bundle_data(data, str(marker))
+    base = str(target)
+    for name, digest in sorted(data["files"].items()):
+        _check_relative(name)
+        # os-level open, not pathlib (per-file Path objects cost more than the read on 100 000s of files)
+        try:
+            with open(os.path.join(base, name), "rb") as handle:  # noqa: PTH123
+                body = handle.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise BundleError(f"{target}: file {name} listed in bundle.json is missing",
+                              "copy the whole bundle directory, or re-collect it") from None
+        if _sha256(body) != digest:
+            raise BundleError(f"{target}: file {name} does not match its sha256 in bundle.json",
+                              "the bundle was modified after collection; re-collect it")
+    return Bundle(target, data, _sha256(raw))
+
+
+def iter_bundles(*roots: str | os.PathLike[str]) -> Iterator[Bundle]:
+    """Every bundle under the given roots (a bundle dir, a run dir or any parent), in path order."""
+    for root in roots:
+        base = Path(root)
+        if not base.exists():
+            raise BundleError(f"{base}: no such directory", "pass a directory that holds bundles")
+        markers = [base / BUNDLE_FILE] if (base / BUNDLE_FILE).is_file() else sorted(base.rglob(BUNDLE_FILE))
+        for marker in markers:
+            yield read_bundle(marker.parent)
+
+
+def unfinished_dirs(*roots: str | os.PathLike[str]) -> list[Path]:
+    """`bundles/<scenario>/<variant>.<mode>` directories whose collector never wrote bundle.json."""
+    found: list[Path] = []
+    for root in roots:
+        for parent in sorted(Path(root).rglob("bundles")):
+            if not parent.is_dir():
+                continue
+            for candidate in sorted(parent.glob("*/*.*")):
+                if candidate.is_dir() and not (candidate / BUNDLE_FILE).exists():
+                    found.append(candidate)
+    return found

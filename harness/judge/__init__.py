@@ -1,0 +1,1 @@
+"""Stage 6: bundles and findings judged: comparison, declared differences (policy), decisions, verdict rules."""

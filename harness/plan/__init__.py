@@ -1,0 +1,1 @@
+"""Stage 3: pure, serialisable plans (install, migration, images, CI matrix); nothing runs here."""

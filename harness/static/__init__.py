@@ -1,0 +1,1 @@
+"""The static tier: checks over renders and compiled workflows (no cluster); `registry` lists them, `runner` runs them."""

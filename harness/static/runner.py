@@ -1,0 +1,390 @@
+"""The static conformance tier: renders, inventory diffs, validation, RBAC, cross-checks, orphans and
+compiled-workflow comparison over the selected variants and modes, without a cluster.
+
+Writes `static.json` (machine-readable) and `static.md` (a reviewer's summary). Each check is a
+function over the renders; the pytest layer (`scenarios/test_static.py`) calls the same functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.cli.common import Selection
+from harness.judge.decisions import KnownFinding, apply_known, group
+from harness.models import Finding, Mode, Source, Variant
+from harness.progress import Progress, silent
+from harness.render.kustomize import InstallRender
+from harness.static.drift import DRIFT, ORIGINS, attribute
+from harness.static.validate import SchemaValidator
+
+SCHEMA_VERSION = "1.0"
+OVERLAYS = ("ci", "product")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two variants compared in one mode; `base` is the reference (the baseline when it is selected)."""
+
+    base: Variant
+    other: Variant
+
+    @property
+    def label(self) -> str:
+        return f"{self.base.name}..{self.other.name}"
+
+
+@dataclass
+class StaticContext:
+    selection: Selection
+    renders: dict[tuple[str, str, str], InstallRender] = field(default_factory=dict)  # (variant, mode, which)
+    progress: Progress = silent  # slow steps report here (the CLI decides whether anyone sees it)
+
+    def render(self, variant: str, mode: str, which: str = "ci") -> InstallRender:
+        return self.renders[(variant, mode, which)]
+
+    def tree(self, variant: str) -> Path:
+        return Path(self.selection.sources[variant].path)
+
+
+def variant_pairs(selection: Selection, *, baseline_only: bool = False, self_check: bool = False) -> list[Pair]:
+    """Every pair of selected variants in config order (upstream first), or only the baseline against each
+    other variant; `self_check` compares each tree with itself."""
+    variants = selection.variants
+    if self_check:
+        return [Pair(v, v) for v in variants]
+    if baseline_only:
+        base = selection.config.variant(selection.baseline)
+        return [Pair(base, v) for v in variants if v.name != base.name]
+    order = list(selection.config.variants)
+    ordered = sorted(variants, key=lambda v: order.index(v.name))
+    return [Pair(a, b) for a, b in combinations(ordered, 2)]
+
+
+def self_comparisons(findings: list[Finding]) -> list[Finding]:
+    """A self-check calibrates the comparison: only findings that compare a tree with itself count.
+
+    Per-tree properties (one variant: images, TLS wiring) and findings across several trees are left out;
+    the normal run reports them.
+    """
+    return [f for f in findings if len(f.variants) >= 2 and len(set(f.variants)) == 1]
+
+
+def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2,
+               then: Callable[[InstallRender], object] | None = None) -> None:
+    """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part).
+
+    `then` runs on each install render as soon as it exists, in the render's thread: Python work on one
+    render overlaps the kustomize processes of the others (they hold no GIL while they run).
+    """
+    sel = ctx.selection
+    jobs = [(v.name, m, which) for v in sel.variants for m in sel.modes for which in overlays]
+    ctx.progress(f"rendering {len(jobs)} installs with kustomize (cached renders are instant)")
+    # Cluster-scoped renders are shared by the modes of a tree; render them first so threads don't race.
+    for variant in {v.name for v in sel.variants}:
+        for cluster_scoped in {m.cluster_scoped for m in sel.modes}:
+            sel.renderer.render(ctx.tree(variant), cluster_scoped)
+
+    def one(job: tuple[str, Mode, str]) -> InstallRender:
+        install = sel.renderer.render_install(ctx.tree(job[0]), job[1], job[2])
+        if then is not None:
+            then(install)
+        return install
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(one, jobs)
+        for done, ((variant, mode, which), result) in enumerate(zip(jobs, results), 1):
+            ctx.renders[(variant, mode.name, which)] = result
+            ctx.progress(f"rendered {done}/{len(jobs)}: {variant} {mode.name} ({which})")
+
+
+# A check takes the context, the pairs and one mode, and returns findings plus data for static.json.
+Check = Callable[[StaticContext, list[Pair], Mode], tuple[list[Finding], dict[str, Any]]]
+
+
+@dataclass
+class StaticResult:
+    findings: list[Finding]
+    data: dict[str, Any]
+    json_path: Path
+    markdown_path: Path
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.blocking else 0
+
+
+def iter_checks() -> Iterator[tuple[str, Check]]:
+    from harness.static import registry as static_checks
+
+    yield from static_checks.CHECKS.items()
+
+
+def run_static(selection: Selection, *, baseline_only: bool = False, self_check: bool = False,
+               overlays: tuple[str, ...] = OVERLAYS, only: tuple[str, ...] = (),
+               known: list[KnownFinding] | None = None, today: dt.date | None = None,
+               bases: dict[str, Source] | None = None, hide_drift: bool = False,
+               progress: Progress | None = None) -> StaticResult:
+    """Run the checks and write static.json/static.md. `known` (a known-findings file) accepts findings;
+    `today` decides which acceptances expired (the caller's clock). `bases` (each variant's upstream
+    merge-base) gives every finding its origin (harness.static.drift): the same checks run over the bases first,
+    written to `<out>/bases/`; `hide_drift` leaves upstream-only findings out of static.md."""
+    from harness.static import registry as static_checks
+
+    started = time.monotonic()
+    ctx = StaticContext(selection, progress=progress or silent)
+    pairs = variant_pairs(selection, baseline_only=baseline_only, self_check=self_check)
+    checks = [(name, check) for name, check in iter_checks() if not only or name in only]
+    with ThreadPoolExecutor(max_workers=1) as early:
+        # Modeless checks (compiled workflows) read no render: they start now and run while kustomize does.
+        modeless = {name: early.submit(check, ctx, pairs, selection.modes[0])
+                    for name, check in checks if name in static_checks.MODELESS}
+        # Each install's schema report is cached per render pair; computing it as soon as the render exists
+        # overlaps it with the other renders' kustomize processes, and the check below reads the cache.
+        warm = (lambda install: SchemaValidator().validate_install(install, selection.cache_dir)) \
+            if any(name == "validate" for name, _ in checks) else None
+        render_all(ctx, overlays, then=warm)
+        timings: dict[str, float] = {"render": time.monotonic() - started}
+        findings, data = _run_checks(ctx, pairs, checks, modeless, timings)
+    omitted = 0
+    if self_check:
+        kept = self_comparisons(findings)
+        omitted = len(findings) - len(kept)
+        findings = kept
+    if bases is not None:
+        ctx.progress(f"the same checks over the merge-bases ({', '.join(sorted(bases))}), for origins")
+        findings = attribute(findings, _base_findings(selection, bases, baseline_only=baseline_only,
+                                                      self_check=self_check, overlays=overlays, only=only,
+                                                      progress=ctx.progress))
+    acceptance = apply_known(findings, known or [], today or dt.date.today())
+    findings = sorted(acceptance.findings, key=lambda f: (f.mode, f.category, f.id, f.subject, f.message))
+    timings["total"] = time.monotonic() - started
+    # kustomize time as seen by the subprocess boundary (renders run in threads, so this can exceed wall time)
+    timings["kustomize_process_seconds"] = sum(r.seconds for r in selection.renderer.runner.log
+                                               if "kustomize" in r.argv)
+    document = static_document(ctx, pairs, findings, data)
+    document["known_findings"] = {
+        "entries": len(known or []),
+        "expired": [{"id": k.id, "subject": k.subject, "until": k.until.isoformat() if k.until else None}
+                    for k in acceptance.expired],
+        "unused": [{"id": k.id, "subject": k.subject} for k in acceptance.unused]}
+    document["timings"] = {k: round(v, 3) for k, v in sorted(timings.items())}
+    document["summary"]["self_check"] = self_check
+    if bases is not None:
+        document["bases"] = {name: src.to_dict() for name, src in sorted(bases.items())}
+        document["summary"]["by_origin"] = {o: sum(1 for f in findings if f.origin == o) for o in ORIGINS}
+        document["summary"]["hide_drift"] = hide_drift
+    if self_check:
+        document["summary"]["omitted_not_self_comparisons"] = omitted
+    out = selection.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "static.json"
+    json_path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    md_path = out / "static.md"
+    md_path.write_text(static_markdown(document))
+    return StaticResult(findings, document, json_path, md_path)
+
+
+def _base_findings(selection: Selection, bases: dict[str, Source], **options: Any) -> list[Finding]:
+    """The same checks between the bases (same variant names), written to `<out>/bases/` as evidence."""
+    swapped = dataclasses.replace(selection, sources={**selection.sources, **bases},
+                                  out_dir=selection.out_dir / "bases")
+    return run_static(swapped, **options).findings
+
+
+def _run_checks(ctx: StaticContext, pairs: list[Pair], checks: list[tuple[str, Check]],
+                modeless: dict[str, Future[tuple[list[Finding], dict[str, Any]]]],
+                timings: dict[str, float]) -> tuple[list[Finding], dict[str, Any]]:
+    """Each check per mode, in registry order; a modeless check's result comes from its early start (its
+    timing is then only the wait for it)."""
+    findings: list[Finding] = []
+    data: dict[str, Any] = {}
+    for number, (name, check) in enumerate(checks, 1):
+        ctx.progress(f"check {number}/{len(checks)}: {name}")
+        check_started = time.monotonic()
+        if name in modeless:  # e.g. compiled workflows: one pass per variant pair
+            found, details = modeless[name].result()
+            findings.extend(found)
+            data[name] = details
+        else:
+            for mode in ctx.selection.modes:
+                found, details = check(ctx, pairs, mode)
+                findings.extend(found)
+                data.setdefault(name, {})[mode.name] = details
+        timings[f"check:{name}"] = time.monotonic() - check_started
+    return findings, data
+
+
+def static_document(ctx: StaticContext, pairs: list[Pair], findings: list[Finding],
+                    data: dict[str, Any]) -> dict[str, Any]:
+    sel = ctx.selection
+    blocking = [f for f in findings if f.blocking]
+    decisions = group(findings)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "kfp-conformance", "version": __version__, **sel.renderer.versions()},
+        "config": sel.config.path,
+        "baseline": sel.baseline,
+        "modes": [m.name for m in sel.modes],
+        "pairs": [p.label for p in pairs],
+        "sources": {name: src.to_dict() for name, src in sorted(sel.sources.items())},
+        "renders": {f"{v}.{m}.{w}": {"cluster_scoped": r.cluster_scoped.summary(), "overlay": r.overlay.summary(),
+                                      "resources": len(r.manifests)}
+                    for (v, m, w), r in sorted(ctx.renders.items())},
+        **data,
+        "findings": [f.to_dict() for f in findings],
+        "decisions": [_with_origins(d) for d in decisions],
+        "summary": {
+            "findings": len(findings),
+            "blocking": len(blocking),
+            "blocking_decisions": sum(1 for d in decisions if d.blocking),
+            "decisions": len(decisions),
+            "accepted": sum(1 for f in findings if f.accepted),
+            "by_severity": dict(sorted(Counter(f.severity.value for f in findings).items())),
+            "by_category": dict(sorted(Counter(f.category for f in findings).items())),
+            "expected": sum(1 for f in findings if f.expected),
+            "verdict": "fail" if blocking else "pass",
+        },
+    }
+
+
+def _with_origins(decision: Any) -> dict[str, Any]:
+    """A decision's dict plus the origins of its findings (with --base; harness.static.drift)."""
+    origins = sorted({f.origin for f in decision.findings if f.origin}, key=ORIGINS.index)
+    return {**decision.to_dict(), **({"origins": origins} if origins else {})}
+
+
+def _drift_only(item: dict[str, Any]) -> bool:
+    """A decision or finding that only upstream drift between the merge-bases explains."""
+    return item.get("origins", [item.get("origin")]) == [DRIFT]
+
+
+def _origin_lines(doc: dict[str, Any]) -> list[str]:
+    """The origin summary and table (with --base): the branches' own findings apart from upstream drift."""
+    by_origin = doc["summary"].get("by_origin")
+    if by_origin is None:
+        return []
+    bases = ", ".join(f"{name} at `{src['commit'][:12]}`" for name, src in doc.get("bases", {}).items())
+    lines = ["## Findings by origin", "", f"Each variant against its upstream merge-base ({bases}): `branch` = "
+             "the branch made it; `upstream-drift` = the bases already differ the same way; `both` = upstream "
+             "differs there and a branch changed it further.", "",
+             "| origin | findings | blocking | decisions |", "|---|---|---|---|"]
+    for origin in ORIGINS:
+        found = [f for f in doc["findings"] if f.get("origin") == origin]
+        decisions = [d for d in doc.get("decisions", []) if origin in d.get("origins", [])]
+        lines.append(f"| {origin} | {by_origin.get(origin, 0)} | {sum(1 for f in found if _blocks(f))} | "
+                     f"{len(decisions)} |")
+    return [*lines, ""]
+
+
+def _blocks(finding: dict[str, Any]) -> bool:
+    return Finding.from_dict(finding).blocking
+
+
+def static_markdown(doc: dict[str, Any], *, max_per_section: int = 40) -> str:
+    """A reviewer's summary: verdict, what blocks (one decision per cause, with what to do), sources with
+    commits, then the rest. Every list says how many entries it hides and where they are."""
+    summary = doc["summary"]
+    decisions = doc.get("decisions", [])
+    blocking = [d for d in decisions if d["blocking"]]
+    known = doc.get("known_findings") or {}
+    lines = [
+        "# kfp-conformance static tier",
+        "",
+        f"**Verdict: {'FAIL' if summary['blocking'] else 'PASS'}** — {len(blocking)} blocking decision(s) "
+        f"({summary['blocking']} blocking finding(s)); {summary['findings']} finding(s) in all, "
+        f"{summary['expected']} declared expected, {summary.get('accepted', 0)} accepted. "
+        f"Modes: {', '.join(doc['modes'])}. Pairs: {', '.join(doc['pairs']) or 'none'}.",
+        "",
+        *([f"Self-check: each tree compared with itself; {summary.get('omitted_not_self_comparisons', 0)} "
+           "per-tree or cross-tree finding(s) left out (the normal run reports them).", ""]
+          if summary.get("self_check") else []),
+        *([f"Known findings: {known['entries']} entr{'y' if known['entries'] == 1 else 'ies'}; "
+           f"{len(known.get('expired', []))} expired (they block again), "
+           f"{len(known.get('unused', []))} match nothing any more (remove them).", ""] if known.get("entries") else []),
+    ]
+    hide = bool(summary.get("hide_drift"))
+    hidden = [d for d in blocking if hide and _drift_only(d)]
+    lines += _decision_section("What blocks", [d for d in blocking if d not in hidden], max_per_section,
+                               with_action=True)
+    if hidden:
+        lines += [f"{len(hidden)} blocking decision(s) grouping {sum(d['blocking_findings'] for d in hidden)} "
+                  "finding(s) come only from upstream drift between the merge-bases and are hidden here "
+                  "(--hide-drift): see `decisions` with `origins: [upstream-drift]` in static.json.", ""]
+    accepted = [d for d in decisions if d["accepted"] and not d["blocking"]]
+    lines += _decision_section("Accepted", accepted, max_per_section, with_action=False)
+    lines += _origin_lines(doc)
+    lines += ["## Sources", "", "| variant | repository | ref | commit | origin |", "|---|---|---|---|---|"]
+    for name, src in doc["sources"].items():
+        lines.append(f"| {name} | {src['repository']} | {src['ref']} | `{src['commit'][:12]}` | {src['origin']} |")
+    tool = doc["tool"]
+    lines += ["", f"Rendered with kubectl {tool.get('kubectl')} / kustomize {tool.get('kustomize')} "
+                  f"(pinned: {tool.get('pinned')}).", ""]
+    lines += ["## Findings by category", "", "| category | error | warning | info |", "|---|---|---|---|"]
+    table: dict[str, Counter[str]] = {}
+    for f in doc["findings"]:
+        table.setdefault(f["category"], Counter())[f["severity"]] += 1
+    for category, counts in sorted(table.items()):
+        lines.append(f"| {category} | {counts['error']} | {counts['warning']} | {counts['info']} |")
+    for title, keep in (("Warnings", lambda f: f["severity"] == "warning" and not f["expected"]),
+                        ("Declared expected differences", lambda f: f["expected"])):
+        chosen = [f for f in doc["findings"] if keep(f)]
+        drift = [f for f in chosen if summary.get("hide_drift") and _drift_only(f)]
+        chosen = [f for f in chosen if f not in drift]
+        if drift:
+            lines += ["", f"{title}: {len(drift)} finding(s) only from upstream drift hidden (--hide-drift); "
+                          "static.json lists them."]
+        if not chosen:
+            continue
+        groups = _group_findings(chosen)
+        lines += ["", f"## {title} ({len(chosen)} finding(s), {len(groups)} distinct)", ""]
+        for (fid, variants, subject, message), (modes, overlays) in list(groups.items())[:max_per_section]:
+            where = ", ".join(m for m in doc["modes"] + ["all"] if m in modes)
+            also = f" ({'/'.join(sorted(overlays))} overlay)" if overlays else ""
+            lines.append(f"- `{fid}` [{where}]{also} {', '.join(variants)} — **{subject}**: {message}")
+        if len(groups) > max_per_section:
+            lines.append(f"- … {len(groups) - max_per_section} more (not shown here): see `findings` in static.json")
+    return "\n".join(lines) + "\n"
+
+
+def _decision_section(title: str, decisions: list[dict[str, Any]], limit: int, *, with_action: bool) -> list[str]:
+    if not decisions:
+        return []
+    key = "blocking_findings" if with_action else "accepted_findings"
+    findings = sum(d[key] for d in decisions)
+    lines = [f"## {title} ({len(decisions)} decision(s) grouping {findings} {key.split('_')[0]} finding(s))", ""]
+    for number, d in enumerate(decisions[:limit], 1):
+        where = f"modes {', '.join(d['modes'])}; pairs {', '.join(d['pairs'])}" + \
+            (f"; {'/'.join(d['overlays'])} overlay" if d["overlays"] else "")
+        origin = f" [origin: {', '.join(d['origins'])}]" if d.get("origins") else ""
+        lines.append(f"{number}. `{d['check']}` **{d['subject']}** — {d['message']}{origin}")
+        lines.append(f"   - where: {where} ({d['findings']} finding(s))")
+        lines.append(f"   - {'what to do: ' + d['action'] if with_action else 'accepted: ' + d['accepted']}")
+    if len(decisions) > limit:
+        lines.append(f"- … {len(decisions) - limit} more (not shown here): see `decisions` in static.json")
+    return [*lines, ""]
+
+
+def _group_findings(findings: list[dict[str, Any]]) -> dict[tuple[str, tuple[str, ...], str, str], tuple[set[str], set[str]]]:
+    """The same finding in several modes or overlays is one line: a reviewer reads each fact once."""
+    groups: dict[tuple[str, tuple[str, ...], str, str], tuple[set[str], set[str]]] = {}
+    for f in sorted(findings, key=lambda f: (f["category"], f["id"], f["subject"], f["message"])):
+        modes, overlays = groups.setdefault((f["id"], tuple(f["variants"]), f["subject"], f["message"]), (set(), set()))
+        modes.add(f["mode"])
+        if f["evidence"].get("overlay"):
+            overlays.add(f["evidence"]["overlay"])
+    return groups

@@ -1,0 +1,753 @@
+"""Compiled-workflow comparison: the Argo Workflows two KFP trees compile the same pipelines into.
+
+Pure: takes files and directories, touches no cluster. Each Workflow is split into two canonical views:
+
+- *semantic*: what the workflow does. Driver templates become one transport-free shape (the driver's
+  arguments by name, decoded and with defaults filled in), consumer references to driver outputs become one
+  syntax (`{{tasks.X.outputs.parameters.Y}}`), hashed component parameter names become stable aliases.
+  A difference here is `unexpected`.
+- *transport*: how the driver is reached (container / executor plugin / HTTP template, output extraction,
+  argument encoding, the consumer reference syntax). A difference here is `expected` only where the two
+  sides use different transports for that template; between two builds of the same transport it is
+  `unexpected` like any other.
+
+Each driver call site plus its template resolves to a `DriverInvocation`, the same shape whatever the
+transport (see docs/workflows.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.diff import Named, walk
+from harness.errors import SourceError
+from harness.models import Finding, Severity
+from harness.render.cache import pickled
+
+GOLDEN_DIR = Path("test_data") / "compiled-workflows"
+# Driver arguments a CLI driver leaves out when they hold their default (code reading of the driver flags);
+# the plugin and HTTP transports always spell them out.
+DRIVER_ARG_DEFAULTS = {"cache_disabled": "false", "metadata_tls_enabled": "false", "ml_pipeline_tls_enabled": "false"}
+# Driver argument values that only restate what a driver running in the workflow's own pod already knows,
+# so only a transport that runs elsewhere (the central service) needs them: classified by value, not by
+# argument name, so a hard-coded namespace (`"namespace": "kubeflow"`) stays a semantic difference. A driver
+# pod reads its namespace from its ServiceAccount mount (config.InPodNamespace: backend/src/v2/cmd/driver/main.go
+# and backend/src/v2/config/env.go, kubeflow/pipelines@81fc181b1).
+IMPLICIT_CONTEXT_VALUES = frozenset({"{{workflow.namespace}}"})
+# Downward-API env that only a driver *pod* has.
+POD_ONLY_ENV = frozenset({"KFP_POD_NAME", "KFP_POD_UID"})
+# Keys of a driver template that describe its transport rather than its behaviour.
+TRANSPORT_TEMPLATE_KEYS = frozenset({"container", "plugin", "http", "outputs", "securityContext", "metadata"})
+# Container fields of a driver template that only a pod has; volumeMounts and other env stay semantic.
+POD_ONLY_CONTAINER_KEYS = frozenset(
+    {"args", "command", "image", "imagePullPolicy", "name", "resources", "securityContext"}
+)
+EXAMPLES = 5  # example files listed per grouped finding
+
+_HASHED_PARAM = re.compile(r"\b(components|implementations)-([0-9a-f]{64})\b")
+_B64_INPUT = re.compile(r"\{\{=\s*sprig\.b64enc\(\s*inputs\.parameters\[\s*'([\w.-]+)'\s*\]\s*\)\s*\}\}")
+_EXPR_INPUT = re.compile(r"\{\{=\s*inputs\.parameters\[\s*'([\w.-]+)'\s*\]\s*\}\}")
+_INPUT_REF = re.compile(r"\{\{inputs\.parameters\.([\w.-]+)\}\}")
+_OUTPUT_PATH_REF = re.compile(r"^\{\{outputs\.parameters\.[\w.-]+\.path\}\}$")
+_PARAM_REF = re.compile(r"\{\{tasks\.([\w-]+)\.outputs\.parameters\.([\w-]+)\}\}")
+_JSONPATH_REF = re.compile(
+    r"""\{\{=\s*jsonpath\(\s*tasks\[\s*'([\w-]+)'\s*\]\.outputs\.result\s*,\s*"""
+    r"""["']\$(?:\[\s*'([\w-]+)'\s*\]|\.([\w-]+))["']\s*\)\s*\}\}"""
+)
+SYNTAX_PARAMETERS = "tasks.X.outputs.parameters.Y"
+SYNTAX_JSONPATH = "jsonpath(tasks['X'].outputs.result, '$[Y]')"
+
+REASONS = {
+    "kind": "driver template kind (container / executor plugin / HTTP)",
+    "container": "driver transport settings",
+    "plugin": "driver transport settings",
+    "http": "driver transport settings (URL, headers, successCondition, timeout)",
+    "outputs": "driver output extraction (valueFrom.path / valueFrom.jsonPath / outputs.result)",
+    "securityContext": "pod-level settings of a driver template",
+    "metadata": "pod-level settings of a driver template",
+    "encoding": "driver argument encoding (CLI flags / plugin args / JSON body)",
+    "base64": "driver argument encoding (base64 in the HTTP body)",
+    "args": "transport-only driver arguments (output paths, namespace)",
+    "implicit_defaults": "driver arguments left at their default",
+    "references": "consumer reference syntax for driver outputs",
+}
+
+
+class WorkflowFileError(SourceError):
+    """A compiled-workflow golden file cannot be read as one Argo Workflow."""
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~5x faster on 400 goldens
+
+
+def load_workflow(path: Path | str) -> dict[str, Any]:
+    """One Argo Workflow from a YAML file; anything else is a WorkflowFileError naming the file."""
+    path = Path(path)
+    try:
+        docs = [doc for doc in yaml.load_all(path.read_text(), Loader=_Loader) if doc is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WorkflowFileError(f"{path}: cannot read compiled workflow: {first}", "fix or remove the file") from None
+    if len(docs) != 1 or not isinstance(docs[0], dict) or docs[0].get("kind") != "Workflow":
+        raise WorkflowFileError(
+            f"{path}: expected exactly one Argo Workflow document",
+            "compiled-workflows/ must hold one `kind: Workflow` per file",
+        )
+    spec = docs[0].get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("templates"), list):
+        raise WorkflowFileError(f"{path}: Workflow has no spec.templates list", "regenerate the golden file")
+    if not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in spec["templates"]):
+        raise WorkflowFileError(f"{path}: a spec.templates entry has no name", "regenerate the golden file")
+    return docs[0]
+
+
+def golden_dir(path: Path | str) -> Path:
+    """`<tree>/test_data/compiled-workflows` for a KFP tree, or the directory itself if it holds the goldens."""
+    path = Path(path)
+    if (path / GOLDEN_DIR).is_dir():
+        return path / GOLDEN_DIR
+    if path.is_dir() and any(path.glob("*.yaml")):
+        return path
+    raise SourceError(
+        f"{path}: no compiled workflows (neither {GOLDEN_DIR}/ nor *.yaml files)",
+        "pass a KFP tree or its test_data/compiled-workflows directory",
+    )
+
+
+# ----------------------------------------------------------------------------------------- invocations
+
+
+@dataclass(frozen=True)
+class DriverInvocation:
+    """One driver call, whatever its transport: the call site resolved against the driver template."""
+
+    dag: str  # the DAG template holding the call
+    task: str  # the DAG task calling the driver, e.g. `flip-coin-op-driver`
+    template: str  # the driver template, e.g. `system-container-driver`
+    transport: str  # container | plugin | http
+    driver_type: str  # ROOT_DAG | DAG | CONTAINER (or the unresolved expression)
+    task_name: str = ""
+    component: Any = ""  # usually a `{{workflow.parameters.components-...}}` reference
+    task_spec: Any = ""  # the task's PipelineTaskSpec (parsed JSON when literal)
+    container: Any = ""
+    runtime_config: Any = ""
+    kubernetes_config: Any = ""
+    iteration_index: Any = ""
+    parent_dag_id: Any = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # every other driver argument
+    outputs_consumed: dict[str, tuple[str, ...]] = field(default_factory=dict)  # output -> `task.field`s
+
+    def shape(self) -> dict[str, Any]:
+        """Everything but the transport: equal across variants when the driver is called the same way."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "transport"}
+
+
+_INVOCATION_FIELDS = {
+    "type": "driver_type", "task_name": "task_name", "component": "component", "task": "task_spec",
+    "container": "container", "runtime_config": "runtime_config", "kubernetes_config": "kubernetes_config",
+    "iteration_index": "iteration_index", "dag_execution_id": "parent_dag_id",
+}
+
+
+@dataclass(frozen=True)
+class _DriverTemplate:
+    name: str
+    transport: str
+    args: dict[str, str]  # semantic driver arguments, values as `{{inputs.parameters.x}}` etc.
+    semantic: dict[str, Any]
+    transport_view: dict[str, Any]
+    input_defaults: dict[str, str]
+
+
+def _driver_args(template: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """(transport, raw args, transport details) if the template calls the KFP driver, else None."""
+    if isinstance(template.get("container"), dict):
+        container = template["container"]
+        if container.get("command") != ["driver"] and "kfp-driver" not in str(container.get("image", "")):
+            return None
+        return "container", _parse_cli_flags(container.get("args") or []), {"encoding": "cli-flags"}
+    if isinstance(template.get("plugin"), dict) and len(template["plugin"]) == 1:
+        (plugin_name, body), = template["plugin"].items()
+        args = (body or {}).get("args") if isinstance(body, dict) else None
+        if not isinstance(args, dict):
+            return None
+        return "plugin", dict(args), {"encoding": "plugin-args", "plugin": {"name": plugin_name}}
+    if isinstance(template.get("http"), dict):
+        try:
+            args = json.loads(template["http"].get("body") or "")
+        except ValueError:
+            return None
+        if not isinstance(args, dict):
+            return None
+        b64 = sorted(k for k, v in args.items() if isinstance(v, str) and _B64_INPUT.search(v))
+        return "http", args, {"encoding": "json-body", "base64": b64}
+    return None
+
+
+def _parse_cli_flags(argv: list[Any]) -> dict[str, Any]:
+    """`--flag value` / `--flag=value` pairs; a flag followed by another flag is a bare boolean."""
+    args: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        item = str(argv[i])
+        if item.startswith("--"):
+            key, eq, value = item[2:].partition("=")
+            if eq:
+                args[key] = value
+            elif i + 1 < len(argv) and not str(argv[i + 1]).startswith("--"):
+                args[key] = argv[i + 1]
+                i += 1
+            else:
+                args[key] = "true"
+        i += 1
+    return args
+
+
+def _scalar(value: Any) -> Any:
+    """Driver args compare as strings: YAML `false`, JSON false and CLI "false" are the same argument."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return _EXPR_INPUT.sub(r"{{inputs.parameters.\1}}", _B64_INPUT.sub(r"{{inputs.parameters.\1}}", value))
+    return value
+
+
+def _transport_only(value: Any) -> bool:
+    """An argument that means nothing beyond the transport: a file path the pod transports write outputs to
+    (`{{outputs.parameters.X.path}}`), or context a driver in the workflow's pod has anyway."""
+    return isinstance(value, str) and (bool(_OUTPUT_PATH_REF.match(value)) or value.strip() in IMPLICIT_CONTEXT_VALUES)
+
+
+def _parse_driver_template(template: dict[str, Any]) -> _DriverTemplate | None:
+    parsed = _driver_args(template)
+    if parsed is None:
+        return None
+    transport, raw, details = parsed
+    args = {k: _scalar(v) for k, v in raw.items()}
+    if "type" not in args or "component" not in args:
+        return None
+    transport_args = {k: v for k, v in args.items() if _transport_only(v)}
+    semantic_args = {k: v for k, v in args.items() if k not in transport_args}
+    implicit = sorted(k for k in DRIVER_ARG_DEFAULTS if k not in semantic_args)
+    for key in implicit:
+        semantic_args[key] = DRIVER_ARG_DEFAULTS[key]
+
+    driver: dict[str, Any] = {"args": semantic_args}
+    transport_view: dict[str, Any] = {"kind": transport, **details, "implicit_defaults": implicit}
+    if transport_args:
+        transport_view["args"] = transport_args
+    if transport == "container":
+        container = template["container"]
+        env = [e for e in container.get("env") or [] if e.get("name") not in POD_ONLY_ENV]
+        pod_env = [e for e in container.get("env") or [] if e.get("name") in POD_ONLY_ENV]
+        extra = {k: v for k, v in container.items() if k not in POD_ONLY_CONTAINER_KEYS and k != "env"}
+        if env:
+            extra["env"] = env
+        driver.update(extra)
+        pod_only = {k: v for k, v in container.items() if k in POD_ONLY_CONTAINER_KEYS and k != "args"}
+        if pod_env:
+            pod_only["env"] = pod_env
+        transport_view["container"] = pod_only
+    elif transport == "http":
+        transport_view["http"] = {k: v for k, v in template["http"].items() if k != "body"}
+    for key in TRANSPORT_TEMPLATE_KEYS - {"container", "plugin", "http"}:
+        if key in template:
+            transport_view[key] = template[key]
+
+    semantic = {k: v for k, v in template.items() if k not in TRANSPORT_TEMPLATE_KEYS}
+    semantic["driver"] = driver
+    defaults = {
+        p["name"]: _scalar(p["default"])
+        for p in (template.get("inputs") or {}).get("parameters") or []
+        if isinstance(p, dict) and "name" in p and "default" in p
+    }
+    return _DriverTemplate(template["name"], transport, semantic_args, semantic, transport_view, defaults)
+
+
+# ---------------------------------------------------------------------------------------- canonical form
+
+
+@dataclass(frozen=True)
+class _Reference:
+    dag: str
+    consumer: str  # consumer task name, or `outputs` for the DAG's own outputs
+    where: str  # field inside the consumer, e.g. `when`, `arguments.parameters[condition].value`
+    producer: str
+    output: str
+    syntax: str
+
+
+@dataclass(frozen=True)
+class CanonicalWorkflow:
+    """The two views of one workflow plus its resolved driver invocations."""
+
+    semantic: dict[str, Any]
+    transport: dict[str, Any]
+    invocations: tuple[DriverInvocation, ...]
+
+
+def canonicalize(workflow: dict[str, Any]) -> CanonicalWorkflow:
+    """Split a loaded Workflow into its semantic and transport views (see the module docstring)."""
+    workflow = _alias_hashed_parameters(workflow)
+    spec = workflow["spec"]
+    drivers = {t["name"]: d for t in spec["templates"] if (d := _parse_driver_template(t)) is not None}
+
+    refs: list[_Reference] = []
+    templates = Named()
+    for template in spec["templates"]:
+        name = template["name"]
+        if name in drivers:
+            templates[name] = _canonical_value(drivers[name].semantic)
+        elif isinstance(template.get("dag"), dict):
+            templates[name] = _canonical_dag(template, drivers, refs)
+        else:
+            templates[name] = _canonical_value(template)
+
+    semantic = {
+        "metadata": _canonical_value(workflow.get("metadata") or {}),
+        "spec": _canonical_value({k: v for k, v in spec.items() if k != "templates"}),
+        "templates": templates,
+    }
+    transport = {
+        "templates": Named({name: _canonical_value(d.transport_view) for name, d in drivers.items()}),
+        "references": {
+            _task_path(r.dag, r.consumer, r.where): r.syntax for r in refs
+        },
+    }
+    return CanonicalWorkflow(semantic, transport, tuple(_invocations(spec["templates"], drivers, refs)))
+
+
+def _alias_hashed_parameters(workflow: dict[str, Any]) -> dict[str, Any]:
+    """Rename `components-<sha256>` to `components-@<executorLabel>` (and its `implementations-`).
+
+    The hash covers the whole component spec, so two SDK versions give different names for the same
+    component; the executor label is what the pipeline calls it.
+    """
+    aliases: dict[str, str] = {}
+    for param in ((workflow.get("spec") or {}).get("arguments") or {}).get("parameters") or []:
+        match = _HASHED_PARAM.fullmatch(str(param.get("name", "")))
+        if not match or match.group(1) != "components":
+            continue
+        try:
+            label = json.loads(param.get("value") or "").get("executorLabel")
+        except (ValueError, AttributeError):
+            label = None
+        if label:
+            aliases[match.group(2)] = "@" + label
+    if len(set(aliases.values())) != len(aliases):  # two specs with one label: keep the hashes
+        duplicated = {a for a, n in Counter(aliases.values()).items() if n > 1}
+        aliases = {h: a for h, a in aliases.items() if a not in duplicated}
+    if not aliases:
+        return workflow
+
+    def rename(match: re.Match[str]) -> str:
+        return f"{match.group(1)}-{aliases.get(match.group(2), match.group(2))}"
+
+    return _map_strings(workflow, lambda s: _HASHED_PARAM.sub(rename, s))
+
+
+def _map_strings(value: Any, fn: Any) -> Any:
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    return value
+
+
+def _canonical_value(value: Any) -> Any:
+    """Named lists keyed by name, JSON strings parsed, expressions and dependency sets in one spelling."""
+    if isinstance(value, dict):
+        out = {k: _canonical_value(v) for k, v in value.items()}
+        # Sets the compiler writes in map order: only their members matter.
+        if isinstance(out.get("dependentTasks"), list) and all(isinstance(t, str) for t in out["dependentTasks"]):
+            out["dependentTasks"] = sorted(out["dependentTasks"])
+        for key in ("when", "depends"):  # expressions: YAML line folding may leave runs of spaces
+            if isinstance(out.get(key), str):
+                out[key] = " ".join(out[key].split())
+        if isinstance(out.get("depends"), str) and not re.search(r"\|\||[()!]", out["depends"]):
+            out["depends"] = " && ".join(sorted(term.strip() for term in out["depends"].split("&&")))
+        return out
+    if isinstance(value, list):
+        names = [item.get("name") for item in value if isinstance(item, dict)]
+        if value and len(names) == len(value) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+            return Named({item["name"]: _canonical_value(item) for item in value})
+        return [_canonical_value(v) for v in value]
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped[:1] in "{[" and not stripped.startswith("{{"):
+            try:
+                return _canonical_value(json.loads(stripped))
+            except ValueError:
+                pass
+    return value
+
+
+def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate], refs: list[_Reference]) -> Any:
+    """A DAG template with consumer references to its driver tasks rewritten to one syntax."""
+    dag_name = template["name"]
+    driver_tasks = {t["name"] for t in template["dag"].get("tasks") or [] if t.get("template") in drivers}
+
+    def rewrite(value: Any, consumer: str, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: rewrite(v, consumer, f"{where}.{k}" if where else k) for k, v in value.items()}
+        if isinstance(value, list):
+            named = all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value) and value
+            return [
+                rewrite(v, consumer, f"{where}[{v['name']}]" if named else f"{where}[{i}]")
+                for i, v in enumerate(value)
+            ]
+        if not isinstance(value, str):
+            return value
+
+        def to_parameters(match: re.Match[str]) -> str:
+            producer, output = match.group(1), match.group(2) or match.group(3)
+            if producer not in driver_tasks:
+                return match.group(0)
+            refs.append(_Reference(dag_name, consumer, where, producer, output, SYNTAX_JSONPATH))
+            return _parameter_ref(match)
+
+        for match in _PARAM_REF.finditer(value):
+            if match.group(1) in driver_tasks:
+                refs.append(_Reference(dag_name, consumer, where, match.group(1), match.group(2), SYNTAX_PARAMETERS))
+        return _JSONPATH_REF.sub(to_parameters, value)
+
+    out = dict(template)
+    out["dag"] = dict(template["dag"])
+    out["dag"]["tasks"] = [rewrite(t, t.get("name", "?"), "") for t in template["dag"].get("tasks") or []]
+    if "outputs" in template:
+        out["outputs"] = rewrite(template["outputs"], "outputs", "")
+    return _canonical_value(out)
+
+
+def _task_path(dag: str, consumer: str, where: str) -> str:
+    if consumer == "outputs":
+        return f"templates[{dag}].outputs.{where}"
+    return f"templates[{dag}].dag.tasks[{consumer}].{where}"
+
+
+def _invocations(
+    templates: list[dict[str, Any]], drivers: dict[str, _DriverTemplate], refs: list[_Reference]
+) -> Iterator[DriverInvocation]:
+    consumed: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for ref in refs:
+        consumed[(ref.dag, ref.producer)][ref.output].add(f"{ref.consumer}.{ref.where}")
+    for template in templates:
+        if not isinstance(template.get("dag"), dict):
+            continue
+        for task in template["dag"].get("tasks") or []:
+            driver = drivers.get(task.get("template", ""))
+            if driver is None:
+                continue
+            call_args = {
+                p["name"]: _scalar(_rewrite_refs(p.get("value", "")))
+                for p in (task.get("arguments") or {}).get("parameters") or []
+                if isinstance(p, dict) and "name" in p
+            }
+            bound = {**driver.input_defaults, **call_args}
+
+            def resolve(value: Any, bound: dict[str, Any] = bound) -> Any:
+                if not isinstance(value, str):
+                    return value
+                whole = _INPUT_REF.fullmatch(value)
+                if whole and whole.group(1) in bound:
+                    return _canonical_value(bound[whole.group(1)])
+                return _INPUT_REF.sub(lambda m: str(bound.get(m.group(1), m.group(0))), value)
+
+            fields: dict[str, Any] = {}
+            settings: dict[str, Any] = {}
+            for key, value in driver.args.items():
+                if key in _INVOCATION_FIELDS:
+                    fields[_INVOCATION_FIELDS[key]] = resolve(value)
+                else:
+                    settings[key] = resolve(value)
+            outputs = consumed.get((template["name"], task["name"]), {})
+            yield DriverInvocation(
+                dag=template["name"], task=task["name"], template=driver.name, transport=driver.transport,
+                settings=dict(sorted(settings.items())),
+                outputs_consumed={k: tuple(sorted(v)) for k, v in sorted(outputs.items())},
+                **fields,
+            )
+
+
+def _rewrite_refs(value: Any) -> Any:
+    """A call argument read from a driver's `outputs.result` becomes the `outputs.parameters` spelling."""
+    if not isinstance(value, str):
+        return value
+    return _JSONPATH_REF.sub(_parameter_ref, value)
+
+
+def _parameter_ref(match: re.Match[str]) -> str:
+    """A `_JSONPATH_REF` match in the `{{tasks.X.outputs.parameters.Y}}` spelling."""
+    return f"{{{{tasks.{match.group(1)}.outputs.parameters.{match.group(2) or match.group(3)}}}}}"
+
+
+def driver_invocations(workflow: dict[str, Any]) -> list[DriverInvocation]:
+    """Every driver call in a loaded Workflow, normalised to one shape."""
+    return list(canonicalize(workflow).invocations)
+
+
+def driver_outputs_exercised(workflow: dict[str, Any]) -> set[str]:
+    """Driver outputs (`pod-spec-patch`, `condition`, `iteration-count`, ...) some task consumes."""
+    return {output for inv in canonicalize(workflow).invocations for output in inv.outputs_consumed}
+
+
+# ------------------------------------------------------------------------------------------ differences
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str  # e.g. `spec.podMetadata.annotations[sidecar.istio.io/inject]`
+    change: str  # added | removed | changed (relative to the base tree)
+    base: Any
+    other: Any
+    expected: bool
+    reason: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The path with instance names generalised, so one field across many workflows groups."""
+        return generalize_path(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "change": self.change, "base": _short(self.base), "other": _short(self.other),
+            "expected": self.expected, "reason": self.reason,
+        }
+
+
+def generalize_path(path: str) -> str:
+    path = re.sub(r"templates\[(?!system-)[^\]]+\]", "templates[*]", path)
+    path = re.sub(r"tasks\[[^\]]+\]", "tasks[*]", path)
+    path = re.sub(r"\[(components|implementations)-[^\]]+\]", r"[\1-*]", path)
+    path = re.sub(r"\.(components|implementations)-[\w@.-]+", r".\1-*", path)
+    return re.sub(r"\[\d+\]", "[*]", path)
+
+
+def diff_workflows(base: dict[str, Any], other: dict[str, Any]) -> list[Difference]:
+    """Differences between two loaded Workflows, each with a field path and its class."""
+    return _diff_canonical(canonicalize(base), canonicalize(other))
+
+
+SAME_TRANSPORT = "a driver transport field changed between two builds of the same transport ({})"
+
+
+def _diff_canonical(base: CanonicalWorkflow, other: CanonicalWorkflow) -> list[Difference]:
+    """Semantic differences are unexpected; transport differences are expected only where the two sides
+    really reach the driver differently (the template's transport kind differs, or for consumer references,
+    the workflows' sets of transports differ). Between two builds of one transport they are unexpected."""
+    found = [
+        Difference(path, change, a, b, expected=False)
+        for path, change, a, b in _tree_diff(base.semantic, other.semantic)
+    ]
+    kinds = [{name: view.get("kind") for name, view in side.transport["templates"].items()} for side in (base, other)]
+    for path, change, a, b in _tree_diff(base.transport, other.transport):
+        if path.startswith("references["):
+            path = path[len("references["):-1]
+            reason = REASONS["references"]
+            same = set(kinds[0].values()) == set(kinds[1].values())
+            kind = "/".join(sorted(set(kinds[0].values())))
+        else:
+            name = re.match(r"^templates\[([^\]]+)\]", path)
+            section = re.sub(r"^templates\[[^\]]+\]\.?", "", path).split(".")[0].split("[")[0]
+            reason = REASONS.get(section, "driver transport")
+            kind = kinds[0].get(name.group(1)) if name else None
+            same = kind is not None and kind == (kinds[1].get(name.group(1)) if name else None)
+        if same:
+            found.append(Difference(path, change, a, b, expected=False, reason=SAME_TRANSPORT.format(kind)))
+        else:
+            found.append(Difference(path, change, a, b, expected=True, reason=reason))
+    return found
+
+
+_MAPS_BY_KEY = frozenset({"podMetadata", "metadata", "labels", "annotations"})
+
+
+def _tree_diff(base: Any, other: Any) -> Iterator[tuple[str, str, Any, Any]]:
+    """(path, change, base value, other value) per difference, by the harness's one diff walk
+    (harness.diff): named items in brackets; an annotation added where there were none is that annotation."""
+    for c in walk(base, other, empty_when_missing=_MAPS_BY_KEY):
+        yield c.path, c.change, c.old, c.new
+
+
+def _short(value: Any, limit: int = 200) -> Any:
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, default=str)
+        return value if len(text) <= limit else text[:limit] + "..."
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
+
+
+# ----------------------------------------------------------------------------------- tree comparison
+
+
+@dataclass(frozen=True)
+class WorkflowResult:
+    file: str
+    base_invocations: tuple[DriverInvocation, ...]
+    other_invocations: tuple[DriverInvocation, ...]
+    differences: tuple[Difference, ...]
+
+    @property
+    def unexpected(self) -> list[Difference]:
+        return [d for d in self.differences if not d.expected]
+
+    @property
+    def expected(self) -> list[Difference]:
+        return [d for d in self.differences if d.expected]
+
+    @property
+    def invocations_match(self) -> bool:
+        return _shapes(self.base_invocations) == _shapes(self.other_invocations)
+
+
+def _shapes(invocations: Iterable[DriverInvocation]) -> list[dict[str, Any]]:
+    return sorted((inv.shape() for inv in invocations), key=lambda s: (s["dag"], s["task"]))
+
+
+@dataclass(frozen=True)
+class WorkflowComparison:
+    base_variant: str
+    other_variant: str
+    mode: str
+    base_dir: str
+    other_dir: str
+    results: tuple[WorkflowResult, ...]
+    only_in_base: tuple[str, ...]
+    only_in_other: tuple[str, ...]
+
+    def findings(self) -> list[Finding]:
+        """Golden files in one tree only, then unexpected and expected differences grouped by field kind."""
+        variants = (self.base_variant, self.other_variant)
+        findings = [self._missing(name, present=self.base_variant, absent=self.other_variant)
+                    for name in self.only_in_base]
+        findings += [self._missing(name, present=self.other_variant, absent=self.base_variant)
+                     for name in self.only_in_other]
+        groups: dict[tuple[bool, str, str, str], list[tuple[str, Difference]]] = defaultdict(list)
+        for result in self.results:
+            for diff in result.differences:
+                groups[(diff.expected, diff.kind, diff.change, diff.reason)].append((result.file, diff))
+        compared = len(self.results)
+        for (expected, kind, change, reason), hits in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1:])):
+            files = sorted({f for f, _ in hits})
+            scope = f"every compared workflow ({len(files)}/{compared})" if len(files) == compared else \
+                f"{len(files)}/{compared} workflows"
+            first = hits[0][1]
+            message = f"{kind} {change} in {scope}, {len(hits)} occurrence(s)"
+            if len(files) < compared:
+                message += f" (e.g. {', '.join(files[:3])})"
+            if first.path != kind:
+                message += f"; first: {hits[0][0]} {first.path}"
+            if kind.startswith("spec.podMetadata"):
+                message += "; spec.podMetadata applies to every pod of each workflow (driver, executor and agent pods)"
+            message += f"; expected: {reason}" if expected else ""
+            findings.append(Finding(
+                id="workflow.expected-difference" if expected else "workflow.unexpected-difference",
+                severity=Severity.INFO if expected else Severity.ERROR,
+                category="workflow", mode=self.mode, variants=variants,
+                subject=f"compiled-workflows/{files[0]}" if len(files) == 1 else
+                f"compiled-workflows/ ({len(files)} files)",
+                message=message,
+                evidence={
+                    "path": kind, "change": change, "reason": reason, "files": len(files),
+                    "compared": compared, "occurrences": len(hits), "every_workflow": len(files) == compared,
+                    "example_files": files[:EXAMPLES],
+                    "example": {"file": hits[0][0], **first.to_dict()},
+                    "applies_to_every_pod": kind.startswith("spec.podMetadata"),
+                },
+                expected=expected,
+            ))
+        return findings
+
+    def _missing(self, name: str, *, present: str, absent: str) -> Finding:
+        return Finding(
+            id="workflow.golden-missing", severity=Severity.WARNING, category="workflow", mode=self.mode,
+            variants=(self.base_variant, self.other_variant), subject=f"compiled-workflows/{name}",
+            message=f"compiled-workflows/{name} exists in {present} but not in {absent}",
+            evidence={"present_in": present, "missing_from": absent},
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for static.json."""
+        def per_type(side: str) -> dict[str, int]:
+            counts = Counter(inv.driver_type for r in self.results for inv in getattr(r, side))
+            return dict(sorted(counts.items()))
+
+        def transports(side: str) -> list[str]:
+            return sorted({inv.transport for r in self.results for inv in getattr(r, side)})
+
+        diffs = [d for r in self.results for d in r.differences]
+        return {
+            "base": self.base_variant, "other": self.other_variant,
+            "files_compared": len(self.results),
+            "only_in_base": list(self.only_in_base), "only_in_other": list(self.only_in_other),
+            "transports": {self.base_variant: transports("base_invocations"),
+                           self.other_variant: transports("other_invocations")},
+            "invocations": {self.base_variant: per_type("base_invocations"),
+                            self.other_variant: per_type("other_invocations")},
+            "invocations_matching_files": sum(r.invocations_match for r in self.results),
+            "differences": {"expected": sum(d.expected for d in diffs), "unexpected": sum(not d.expected for d in diffs)},
+            "files_with_unexpected": sum(bool(r.unexpected) for r in self.results),
+        }
+
+
+# Canonical views on disk are keyed by this module's code as well as the file's bytes, so a change to the
+# normalisation rules never reuses an old view.
+_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).digest()
+
+
+def _canonical_file(path: Path, cache_dir: Path | None = None) -> CanonicalWorkflow:
+    stat = path.stat()
+
+    def build() -> CanonicalWorkflow:
+        return _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+    if cache_dir is None:
+        return build()
+    # Parsing ~400 goldens dominates a warm static run; a pickled view loads ~10x faster than the YAML.
+    digest = hashlib.sha256(_CODE_DIGEST + path.read_bytes()).hexdigest()[:32]
+    return pickled(cache_dir / "workflows" / f"{digest}.pickle", build)
+
+
+@lru_cache(maxsize=1024)
+def _canonical_cached(path: str, mtime_ns: int, size: int) -> CanonicalWorkflow:
+    """Comparing three trees pairwise reads each file twice; the views are never mutated."""
+    return canonicalize(load_workflow(path))
+
+
+def compare_compiled_workflows(
+    base_dir: Path | str, other_dir: Path | str, *, base_variant: str, other_variant: str, mode: str = "static",
+    cache_dir: Path | None = None,
+) -> WorkflowComparison:
+    """Compare the compiled-workflow goldens of two KFP trees (a tree or its compiled-workflows dir each).
+
+    With `cache_dir`, each file's canonical view is kept on disk (keyed by content and code) for warm runs.
+    """
+    base, other = golden_dir(base_dir), golden_dir(other_dir)
+    base_files = {p.name for p in base.glob("*.yaml")}
+    other_files = {p.name for p in other.glob("*.yaml")}
+    results = []
+    for name in sorted(base_files & other_files):
+        a, b = _canonical_file(base / name, cache_dir), _canonical_file(other / name, cache_dir)
+        results.append(WorkflowResult(name, a.invocations, b.invocations, tuple(_diff_canonical(a, b))))
+    return WorkflowComparison(
+        base_variant, other_variant, mode, str(base), str(other), tuple(results),
+        tuple(sorted(base_files - other_files)), tuple(sorted(other_files - base_files)),
+    )
