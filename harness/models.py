@@ -227,6 +227,9 @@ class Finding:
         return self.severity is Severity.ERROR and not self.expected and not self.accepted
 
 
+# The one image every catalogue component runs in (harness.catalogue.scenarios.component); the live plan
+# builds it from fixtures/images/component/Dockerfile. Its name is part of every compiled scenario's IR.
+COMPONENT_IMAGE = "kfp-conformance/python-kfp:3.11-2.17.3"
 TERMINAL_STATES = ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELED")
 ORACLE = "oracle"  # expected value comes from the local kfp.local run
 SAME_AS_BASELINE = "same-as-baseline"  # expected value is whatever the baseline variant produced

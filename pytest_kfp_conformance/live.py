@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.cluster.base import ClusterHandle, new_run_id, run_id_from_env
+from harness.cluster.base import ClusterHandle, new_run_id, shared_run_id
 from harness.errors import HarnessError
 from harness.plan.build import KEEP_CHOICES
 
@@ -49,7 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("--kfpc-kubeconfig") or os.environ.get("KUBECONFIG")):
         raise pytest.UsageError("--kfpc-provider existing needs --kfpc-kubeconfig PATH (or KUBECONFIG)")
     # One run id for the controller and every xdist worker (PYTEST_XDIST_TESTRUNUID), so they share clusters.
-    config.stash[RUN_ID_KEY] = run_id_from_env() or new_run_id()
+    config.stash[RUN_ID_KEY] = shared_run_id(os.environ.get("KFPC_RUN_ID"),
+                                             os.environ.get("PYTEST_XDIST_TESTRUNUID")) or new_run_id()
 
 
 def provider_unavailable(config: pytest.Config) -> str:
@@ -76,11 +77,12 @@ def live_session(config: pytest.Config) -> Any:
 
         selection = kfpc_selection_for(config)
         run_id = config.stash[RUN_ID_KEY]
-        selection.out_dir = selection.out_dir / run_id
+        selection = selection.with_out_dir(selection.out_dir / run_id)
         options = LiveOptions(
             run_id=run_id, provider=config.getoption("--kfpc-provider"), keep=config.getoption("--kfpc-keep-clusters"),
             reuse=config.getoption("--kfpc-reuse-clusters"), max_clusters=config.getoption("--kfpc-max-clusters"),
-            kubeconfig=config.getoption("--kfpc-kubeconfig"), context=config.getoption("--kfpc-context"),
+            kubeconfig=config.getoption("--kfpc-kubeconfig") or (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
+            or None, context=config.getoption("--kfpc-context"), state_dir=os.environ.get("KFPC_STATE_DIR") or None,
             driver_images=parse_driver_images(config.getoption("--kfpc-driver-image"), [v.name for v in selection.variants]))
         _provider, existing = existing_handle(options)
         plan = make_plan(selection, [], options, existing)

@@ -7,8 +7,8 @@ Option problems are raised as `pytest.UsageError` from `pytest_configure`, one s
 
 from __future__ import annotations
 
-import argparse
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ SELECTION_KEY = pytest.StashKey[Any]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kfpc", "kfp-conformance")
-    group.addoption("--kfpc-config", default=None, help="variants/modes catalogue (env KFPC_CONFIG)")
+    group.addoption("--kfpc-config", default=os.environ.get("KFPC_CONFIG"), help="variants/modes catalogue (env KFPC_CONFIG)")
     group.addoption("--kfpc-variant", action="append", default=[], metavar="NAME[:LABEL][=SOURCE]",
                     help="variant to include, optionally with its source; NAME:LABEL is another build of the "
                          "config entry NAME (central-driver:pr=../checkout); repeatable (default: all)")
@@ -57,8 +57,8 @@ def validate_options(config: pytest.Config) -> None:
     """Cheap checks of the selection options before collection (sources are resolved lazily)."""
     from pathlib import Path
 
-    from harness.cli.common import parse_variant_args
     from harness.config import load_config
+    from harness.selection import parse_variant_args
 
     try:
         catalogue = load_config(config.getoption("--kfpc-config"))
@@ -73,24 +73,29 @@ def validate_options(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{option} {value} is not a directory (point it at an existing directory)")
 
 
-def selection_namespace(config: pytest.Config) -> argparse.Namespace:
-    """The pytest options as the CLI's selection arguments."""
-    return argparse.Namespace(
-        config=config.getoption("--kfpc-config"), variant=config.getoption("--kfpc-variant"),
-        sources=config.getoption("--kfpc-sources"), mode=config.getoption("--kfpc-mode"),
-        remote_bases=config.getoption("--kfpc-remote-bases"), cache_dir=config.getoption("--kfpc-cache-dir"),
-        out=config.getoption("--kfpc-out"),
-    )
+def selection_request(config: pytest.Config) -> Any:
+    """The pytest options (with their environment defaults) as the library's selection request."""
+    from harness.cli.common import default_cache_dir
+    from harness.selection import SelectionRequest
+
+    def path(option: str) -> Path | None:
+        value = config.getoption(option)
+        return Path(value) if value else None
+
+    return SelectionRequest(cache_dir=path("--kfpc-cache-dir") or default_cache_dir(), variants=tuple(config.getoption("--kfpc-variant")),
+                            modes=tuple(config.getoption("--kfpc-mode")), config=path("--kfpc-config"),
+                            sources=path("--kfpc-sources"), remote_bases=path("--kfpc-remote-bases"),
+                            out=Path(config.getoption("--kfpc-out")))
 
 
 def kfpc_selection_for(config: pytest.Config) -> Any:
     """Resolve the selection once per session (sources and binaries are checked before any test runs)."""
     if SELECTION_KEY not in config.stash:
-        from harness.cli.common import resolve_selection
+        from harness.selection import resolve_selection
 
         problem = ""
         try:
-            config.stash[SELECTION_KEY] = resolve_selection(selection_namespace(config))
+            config.stash[SELECTION_KEY] = resolve_selection(selection_request(config))
         except HarnessError as exc:
             problem = exc.line()
         if problem:  # sources resolve during collection (a clone may be needed): one line, no traceback
@@ -152,8 +157,9 @@ def _generate_compare_cells(metafunc: pytest.Metafunc) -> None:
 
 def _generate_static_cases(metafunc: pytest.Metafunc) -> None:
     """Expand `static_case` into one test per (check, mode, variant pair) — ids `[check-mode-base..other]`."""
+    from harness.static.context import variant_pairs
     from harness.static.registry import MODELESS
-    from harness.static.runner import iter_checks, variant_pairs
+    from harness.static.runner import iter_checks
 
     config = metafunc.config
     selection = kfpc_selection_for(config)
@@ -177,7 +183,7 @@ def kfpc_selection(pytestconfig: pytest.Config) -> Any:
 @pytest.fixture(scope="session")
 def kfpc_static_context(kfpc_selection: Any) -> Any:
     """Every (variant, mode, overlay) rendered once per session."""
-    from harness.static.runner import StaticContext, render_all
+    from harness.static.context import StaticContext, render_all
 
     ctx = StaticContext(kfpc_selection)
     render_all(ctx)

@@ -8,7 +8,7 @@ Its plan is tested without a cluster in tests/test_migration_plan.py (golden fil
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 
 import pytest
 
@@ -25,18 +25,19 @@ def test_live_migration_and_rollback(pytestconfig, migration_move):
     if reason:
         pytest.skip(reason)
     old, new, mode = migration_move
-    from harness.cli.common import parse_driver_images, resolve_selection
+    from harness.cli.common import parse_driver_images
     from harness.live.migration import MigrationRun, compiled_scenarios
     from harness.live.session import LiveOptions, existing_handle, pair_inputs
     from harness.models import Scenario
     from harness.plan.migration import DEFAULT_SCENARIOS, build_migration_plan
-    from pytest_kfp_conformance.plugin import selection_namespace
+    from harness.selection import resolve_selection
+    from pytest_kfp_conformance.plugin import selection_request
 
     variants = [old, new]
-    args = vars(selection_namespace(pytestconfig)) | {"variant": variants, "mode": [mode]}
+    request = dataclasses.replace(selection_request(pytestconfig), variants=tuple(variants), modes=(mode,))
     run_id = pytestconfig.stash[RUN_ID_KEY] + "m"
     try:
-        selection = resolve_selection(argparse.Namespace(**args))
+        selection = resolve_selection(request)
         options = LiveOptions(run_id=run_id, provider=pytestconfig.getoption("--kfpc-provider"),
                               keep=pytestconfig.getoption("--kfpc-keep-clusters"),
                               kubeconfig=pytestconfig.getoption("--kfpc-kubeconfig"),
@@ -47,7 +48,7 @@ def test_live_migration_and_rollback(pytestconfig, migration_move):
         kept = [Scenario(n, "catalogue", f"pipelines/{n}.yaml") for n in DEFAULT_SCENARIOS]
         plan = build_migration_plan(config=selection.config, old=pairs[old], new=pairs[new],
                                     scenarios=kept, options=options.plan_options(existing), rollback=True)
-        selection.out_dir = selection.out_dir / run_id / f"migration-{mode}"
+        selection = selection.with_out_dir(selection.out_dir / run_id / f"migration-{mode}")
         migration = MigrationRun(selection, plan, options, compiled_scenarios(plan, selection.out_dir.resolve()))
         _record, findings = migration.run()
     except HarnessError as exc:

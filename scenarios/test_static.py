@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from harness.static.context import Pair, self_comparisons
 from harness.static.registry import CHECKS, MODELESS
-from harness.static.runner import Pair, self_comparisons
 from pytest_kfp_conformance.allure_adapter import attach_findings
 
 pytestmark = pytest.mark.static

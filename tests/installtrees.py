@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from harness.cluster.prerequisites import mirror_location
-from harness.cluster.settings import LiveSettings
+from harness.config.live import LiveSettings
 
 SYNC_PY = "manifests/kustomize/base/installs/multi-user/pipelines-profile-controller/sync.py"
 TEST_DOUBLE = "raise SystemExit('kfp-conformance test double of sync.py: not the Kubeflow Pipelines profile hook')\n"

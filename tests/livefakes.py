@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.boundary.proc import Runner
-from harness.cli.common import Selection, resolve_selection
+from harness.cli.common import resolve_selection
+from harness.selection import Selection
 from harness.testing.fakebin import fake_env, read_calls, read_state, write_fake_bins
 
 DRIVER_IMAGES = {"sidecar-plugin": "kind-registry:5000/driver:ci", "central-driver": "kind-registry:5000/driver:latest"}

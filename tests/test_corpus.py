@@ -19,13 +19,12 @@ from harness.catalogue.corpus import (
     RUNTIME,
     corpus_coverage,
     corpus_scenarios,
-    folder_counts,
     load_corpus,
     load_exclusions,
-    main_corpus,
     parse_findings,
     parse_folders,
 )
+from harness.cli.corpus_listing import folder_counts, main_corpus
 from harness.config import load_config
 from harness.errors import ConfigError, HarnessError, SourceError
 from harness.models import SAME_AS_BASELINE

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from harness.cli.common import Selection
 from harness.config import load_config
 from harness.render.kustomize import Renderer
+from harness.selection import Selection
+from harness.static.context import Pair, StaticContext
 from harness.static.install_checks import CHECKS
-from harness.static.runner import Pair, StaticContext
 
 VARIANTS = ("sidecar-plugin", "central-driver")
 

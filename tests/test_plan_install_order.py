@@ -15,7 +15,7 @@ import yaml
 
 from harness.cli import main
 from harness.cluster.prerequisites import mirror_location
-from harness.cluster.settings import LiveSettings
+from harness.config.live import LiveSettings
 from harness.live.session import LiveOptions, make_plan
 from tests.installtrees import mirror_with_cert_manager, runnable_sources
 from tests.livefakes import DRIVER_IMAGES, selection_for, shared_cache

@@ -18,14 +18,15 @@ REPO = Path(__file__).resolve().parent.parent
 WORKERS = 3
 
 WORKER = r"""
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from tests.livefakes import DRIVER_IMAGES, selection_for
 from harness.live.session import LiveOptions, LiveSession, make_plan
 
 trees, bases, out, cache, barrier, index, workers = sys.argv[1:8]
 selection = selection_for(Path(trees), Path(bases), Path(out), Path(cache), ["central-driver"], ["standalone"])
-options = LiveOptions(run_id="xdist1", driver_images=DRIVER_IMAGES, poll_interval=0.05)
+options = LiveOptions(run_id="xdist1", driver_images=DRIVER_IMAGES, poll_interval=0.05,
+                      state_dir=os.environ["KFPC_STATE_DIR"])  # as the CLI passes it
 plan = make_plan(selection, [], options)
 session = LiveSession(selection, plan, options, progress=lambda line: None)
 session.ledger.poll = 0.1

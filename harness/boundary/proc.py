@@ -44,13 +44,22 @@ class Result:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Timing:
+    """What a runner remembers of each command: how long it took, not what it printed."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    seconds: float
+
+
 @dataclass
 class Runner:
     """Runs commands. `env` overlays os.environ (never mutates it); `secrets` are redacted from errors."""
 
     env: Mapping[str, str] = field(default_factory=dict)
     secrets: list[str] = field(default_factory=list, repr=False)  # never in a repr or a traceback
-    log: list[Result] = field(default_factory=list)
+    log: list[Timing] = field(default_factory=list)  # durations only: a run's output is never kept here
     # called with (pid, argv) after a child starts and (pid) after it ended (the live tier's ledger)
     on_spawn: Callable[[int, list[str]], None] | None = field(default=None, repr=False)
     on_exit: Callable[[int], None] | None = field(default=None, repr=False)
@@ -108,7 +117,7 @@ class Runner:
             if self.on_exit and child.returncode is not None:
                 self.on_exit(child.pid)
         result = Result(tuple(argv), child.returncode, stdout, stderr, time.monotonic() - started)
-        self.log.append(result)
+        self.log.append(Timing(result.argv, result.returncode, result.seconds))
         if check and child.returncode != 0:
             shown = [redact(a, hidden) for a in argv]
             shown[0] = Path(shown[0]).name

@@ -106,8 +106,7 @@ def _run_child(runner: Runner, compiled: Path, spec: ScenarioSpec, work: str, re
 
 def _pythonpath() -> str:
     root = str(REPO_ROOT)
-    existing = os.environ.get("PYTHONPATH", "")
-    return f"{root}{os.pathsep}{existing}" if existing else root
+    return root  # the child imports the harness and the scenario files from the repository, nothing else
 
 
 def check(spec: ScenarioSpec, result: OracleResult) -> list[str]:

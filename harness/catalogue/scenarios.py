@@ -4,8 +4,8 @@ Each scenario file declares a module-level `SCENARIO = ScenarioSpec(...)`; addin
 file. This module discovers the files (imported by path), validates what they declare, compiles each
 pipeline to the IR YAML the live tier submits, and turns a spec into a `harness.models.Scenario`.
 
-Components use `component` below, so every scenario shares one base image (`BASE_IMAGE`, env
-KFPC_BASE_IMAGE) and never pip-installs kfp at run time: kind clusters in CI must not reach the internet
+Components use `component` below, so every scenario shares one base image (`BASE_IMAGE`) and never
+pip-installs kfp at run time: kind clusters in CI must not reach the internet
 mid-test, so the live tier preloads that image (see docs/catalogue.md).
 """
 
@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,11 +31,14 @@ from kfp import dsl
 from harness.catalogue.corpus.analysis import DRIVER_OUTPUTS
 from harness.config import REPO_ROOT
 from harness.errors import ConfigError, HarnessError
-from harness.models import ORACLE, TERMINAL_STATES, Scenario
-from harness.plan.images import COMPONENT_IMAGE
+from harness.models import COMPONENT_IMAGE, ORACLE, TERMINAL_STATES, Scenario
 
 PIPELINES_DIR = REPO_ROOT / "fixtures" / "pipelines"
 # The image every catalogue component runs in (harness/plan/images.py says why and how it is built).
+# It must have kfp (the version that compiled the scenario) preinstalled: components are built with
+# install_kfp_package=False, so no pip at run time and kind clusters never reach the internet mid-test. The
+# live plan builds it from fixtures/images/component/Dockerfile (FROM python:3.11-slim) and side-loads it. The
+# name is part of the IR, so another image is used by tagging it with this name (docs/catalogue.md).
 BASE_IMAGE = COMPONENT_IMAGE
 NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 TASK_PATH_PATTERN = re.compile(r"^root(/[a-z0-9][a-z0-9-]*(\[\d+\])?)*$")
@@ -103,9 +105,11 @@ class ScenarioSpec:
         return "oracle" if self.oracle_supported else "declared"
 
 
-def discover(directory: str | os.PathLike[str] | None = None, *, modes: Iterable[str] | None = None) -> list[ScenarioSpec]:
-    """Import every `*.py` scenario file (not `_*.py`) in `directory`, validate each, sorted by name."""
-    root = Path(directory or os.environ.get("KFPC_PIPELINES") or PIPELINES_DIR)
+def discover(directory: str | os.PathLike[str] | None = None, *, modes: Iterable[str] | None = None,
+             import_seconds: float | None = None) -> list[ScenarioSpec]:
+    """Import every `*.py` scenario file (not `_*.py`) in `directory` (default fixtures/pipelines), validate
+    each, sorted by name. A file whose import takes longer than `import_seconds` is one error line."""
+    root = Path(directory or PIPELINES_DIR)
     if not root.is_dir():
         raise ConfigError(str(root), "scenario directory not found",
                           "pass the fixtures/pipelines directory or set KFPC_PIPELINES")
@@ -114,7 +118,7 @@ def discover(directory: str | os.PathLike[str] | None = None, *, modes: Iterable
     for path in sorted(root.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        spec = load_scenario_file(path)
+        spec = load_scenario_file(path, import_seconds)
         validate(spec, modes=modes)
         if spec.name in seen:
             raise ConfigError(str(path), f"scenario name {spec.name!r} is already used by {seen[spec.name]}",
@@ -126,8 +130,8 @@ def discover(directory: str | os.PathLike[str] | None = None, *, modes: Iterable
     return sorted(specs, key=lambda s: s.name)
 
 
-def load_scenario_file(path: Path) -> ScenarioSpec:
-    module = _import_by_path(path)
+def load_scenario_file(path: Path, import_seconds: float | None = None) -> ScenarioSpec:
+    module = _import_by_path(path, import_seconds)
     spec = getattr(module, "SCENARIO", None)
     if not isinstance(spec, ScenarioSpec):
         raise ConfigError(str(path), "declares no SCENARIO = ScenarioSpec(...)",
@@ -145,7 +149,7 @@ def _import_deadline(path: Path, seconds: float | None = None) -> Iterator[None]
     import signal
     import threading
 
-    limit = float(os.environ.get("KFPC_SCENARIO_IMPORT_SECONDS") or seconds or IMPORT_SECONDS)
+    limit = float(seconds or IMPORT_SECONDS)
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
@@ -163,25 +167,21 @@ def _import_deadline(path: Path, seconds: float | None = None) -> Iterator[None]
         signal.signal(signal.SIGALRM, previous)
 
 
-def _import_by_path(path: Path) -> ModuleType:
+def _import_by_path(path: Path, seconds: float | None = None) -> ModuleType:
     name = f"kfpc_scenario_{path.stem}"
     loader_spec = importlib.util.spec_from_file_location(name, path)
     if loader_spec is None or loader_spec.loader is None:
         raise ConfigError(str(path), "cannot be imported as a Python module", "name it <scenario>.py")
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[name] = module
+    module = importlib.util.module_from_spec(loader_spec)  # never registered in sys.modules: no global state
     try:
-        with _import_deadline(path):
+        with _import_deadline(path, seconds):
             loader_spec.loader.exec_module(module)
     except HarnessError:
-        sys.modules.pop(name, None)
         raise
     except SystemExit as exc:  # a scenario file must declare, not end the harness (exit 0 would look clean)
-        sys.modules.pop(name, None)
         raise ConfigError(str(path), f"calls sys.exit({exc.code!r}) while being imported",
                           "remove the exit call; a scenario file only declares SCENARIO") from None
     except Exception as exc:  # the file is user input: any error in it is one line naming the file
-        sys.modules.pop(name, None)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ConfigError(str(path), f"failed to import: {type(exc).__name__}: {first}") from exc
     return module

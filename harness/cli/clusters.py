@@ -7,12 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from harness.cli.common import check_writable_dir, default_cache_dir
+from harness.cli.common import default_cache_dir
 from harness.cluster.base import CLUSTER_PREFIX
 from harness.cluster.kind import KindProvider
 from harness.cluster.ledger import Ledger
 from harness.config import load_config
 from harness.errors import CommandFailedError, CommandTimeoutError, MissingBinaryError
+from harness.selection import check_writable_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +48,7 @@ def _kind_clusters(provider: KindProvider) -> tuple[list[str] | None, str]:
 def run(args: argparse.Namespace) -> int:
     from harness.live.session import ledger_dir  # lazy: it pulls in the Kubernetes client (~0.25 s start-up)
 
-    state = ledger_dir(Path(args.cache_dir or default_cache_dir()))
+    state = ledger_dir(Path(args.cache_dir or default_cache_dir()), os.environ.get("KFPC_STATE_DIR"))
     check_writable_dir(state, "--cache-dir" if args.cache_dir and not os.environ.get("KFPC_STATE_DIR")
                        else "the ledger dir (KFPC_STATE_DIR or KFPC_CACHE_DIR)")
     ledger = Ledger(state / "clusters.json")

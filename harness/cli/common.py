@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.config import Config, load_config
-from harness.errors import HarnessError, SourceError
-from harness.models import Mode, Source, Variant, split_instance
-from harness.render.kustomize import Renderer
+from harness.errors import HarnessError
+from harness.models import Source
 from harness.render.sources import resolve_source
+from harness.selection import Selection, SelectionRequest
+from harness.selection import resolve_selection as resolve
 
 if TYPE_CHECKING:
     from harness.live.session import LiveOptions
@@ -32,35 +31,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kfp-conformance"
 
 
-def check_writable_dir(path: str | os.PathLike[str], flag: str) -> Path:
-    """`path` is (or can be made as) a directory this process may write: checked before any work starts, so
-    a bad --out/--cache-dir/--compile-to is one line, not a traceback half-way through a run."""
-    target = Path(path).expanduser()
-    if target.exists() and not target.is_dir():
-        raise HarnessError(f"{flag} {path} is a file, not a directory", f"pass a directory to {flag}")
-    existing = target
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise HarnessError(f"{flag} {path}: {existing} is a file, so the directory cannot be made",
-                           f"pass a directory to {flag}")
-    if not _can_write(existing):
-        raise HarnessError(f"{flag} {path} is not writable ({existing} denies write access)",
-                           f"pass a directory you can write to {flag}, or fix its permissions")
-    return target
+def scenario_source(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the catalogue's scenario files are and how long one may take to import (--pipelines or
+    KFPC_PIPELINES; KFPC_SCENARIO_IMPORT_SECONDS), as `harness.catalogue.scenarios.discover` arguments."""
+    seconds = os.environ.get("KFPC_SCENARIO_IMPORT_SECONDS")
+    return {"directory": getattr(args, "pipelines", None) or os.environ.get("KFPC_PIPELINES") or None,
+            "import_seconds": float(seconds) if seconds else None}
 
 
-def _can_write(directory: Path) -> bool:
-    """A real probe (os.access is always yes for root, and says nothing about read-only mounts)."""
-    import tempfile
-
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".kfpc-probe-"):
-            return True
-    except OSError:
-        return False
+def default_kubeconfig() -> str | None:
+    """The first file of $KUBECONFIG, as kubectl takes it (None: the library's ~/.kube/config)."""
+    value = os.environ.get("KUBECONFIG")
+    return value.split(os.pathsep)[0] if value else None
 
 
 def check_reachable(handle: Any, timeout: float = 10) -> None:
@@ -151,49 +133,15 @@ def _known(name: str, variants: list[str], flag: str) -> None:
 
 def live_options(args: argparse.Namespace, variants: list[str], **extra: Any) -> LiveOptions:
     """`LiveOptions` from the `clusters` group (a plan gets the fixed run id "plan", so it is golden-testable)."""
-    from harness.cluster.base import new_run_id, run_id_from_env
+    from harness.cluster.base import new_run_id, shared_run_id
     from harness.live.session import LiveOptions
 
-    run_id = args.run_id or ("plan" if args.plan else (run_id_from_env() or new_run_id()))
-    return LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters, kubeconfig=args.kubeconfig,
-                       context=args.context, images=parse_images(args.image, variants),
+    run_id = args.run_id or ("plan" if args.plan else (shared_run_id(os.environ.get("KFPC_RUN_ID"), None)
+                                                       or new_run_id()))
+    return LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters,
+                       kubeconfig=args.kubeconfig or default_kubeconfig(), context=args.context,
+                       state_dir=os.environ.get("KFPC_STATE_DIR") or None, images=parse_images(args.image, variants),
                        driver_images=parse_driver_images(args.driver_image, variants), **extra)
-
-
-@dataclass
-class Selection:
-    config: Config
-    variants: list[Variant]
-    modes: list[Mode]
-    sources: dict[str, Source]
-    renderer: Renderer
-    out_dir: Path
-    cache_dir: Path
-
-    @property
-    def baseline(self) -> str:
-        """The config's baseline if selected, else an instance labelled `base` (a pull request's base build),
-        else the first selected variant."""
-        names = [v.name for v in self.variants]
-        if self.config.baseline in names:
-            return self.config.baseline
-        return next((n for n in names if split_instance(n)[1] == "base"), names[0])
-
-
-def parse_variant_args(values: list[str], config: Config) -> list[tuple[str, str]]:
-    """(name, source spec) per `--variant NAME[:LABEL][=SOURCE]`; the name is split at the first '=' (a git
-    URL's ':' comes after it)."""
-    chosen: list[tuple[str, str]] = []
-    for value in values or list(config.variants):
-        name, _, spec = value.partition("=")
-        config.variant(name)  # raises with the list of known variants, or the label's rule
-        if name in (n for n, _ in chosen):
-            entry = split_instance(name)[0]
-            raise HarnessError(f"variant {name!r} given twice",
-                               f"pass each --variant once; for two builds of one variant label them, e.g. "
-                               f"--variant {entry}:base=SOURCE --variant {entry}:pr=SOURCE")
-        chosen.append((name, spec))
-    return chosen
 
 
 def add_base_args(parser: argparse.ArgumentParser) -> None:
@@ -232,26 +180,17 @@ def resolve_bases(args: argparse.Namespace, selection: Selection) -> dict[str, S
     return bases
 
 
+def selection_request(args: argparse.Namespace, *, resolve_sources: bool = True) -> SelectionRequest:
+    """The selection options (and their environment defaults) as a library request."""
+    config = args.config or os.environ.get("KFPC_CONFIG")
+    return SelectionRequest(
+        cache_dir=Path(args.cache_dir) if args.cache_dir else default_cache_dir(),
+        cache_dir_flag="--cache-dir" if args.cache_dir else "the cache dir (KFPC_CACHE_DIR)",
+        variants=tuple(args.variant or ()), modes=tuple(args.mode or ()),
+        config=Path(config) if config else None, sources=Path(args.sources) if args.sources else None,
+        remote_bases=Path(args.remote_bases) if args.remote_bases else None, out=Path(args.out),
+        resolve_sources=resolve_sources)
+
+
 def resolve_selection(args: argparse.Namespace, *, resolve_sources: bool = True) -> Selection:
-    """Validate everything before any work starts: config, variants, modes, sources, mirror, kubectl."""
-    config = load_config(args.config)
-    chosen = parse_variant_args(args.variant, config)
-    config = config.with_instances([name for name, _ in chosen])
-    modes = [config.mode(m) for m in (args.mode or list(config.modes))]
-    cache_dir = check_writable_dir(args.cache_dir or default_cache_dir(),
-                                   "--cache-dir" if args.cache_dir else "the cache dir (KFPC_CACHE_DIR)")
-    check_writable_dir(args.out, "--out")
-    sources_dir = Path(args.sources) if args.sources else None
-    if sources_dir is not None and not sources_dir.is_dir():
-        raise SourceError(f"--sources {sources_dir} is not a directory",
-                          "point --sources (or KFPC_SOURCES) at a directory with one KFP tree per variant")
-    sources: dict[str, Source] = {}
-    if resolve_sources:
-        for name, spec in chosen:
-            variant = config.variant(name)
-            # an instance without a source of its own builds the entry's source (or --sources DIR/NAME)
-            sources[name] = resolve_source(spec or variant.source, name, sources_dir=sources_dir,
-                                           cache_dir=cache_dir, tree=variant.entry)
-    renderer = Renderer(mirror=Path(args.remote_bases) if args.remote_bases else None, cache_dir=cache_dir)
-    return Selection(config=config, variants=[config.variant(n) for n, _ in chosen], modes=modes,
-                     sources=sources, renderer=renderer, out_dir=Path(args.out), cache_dir=cache_dir)
+    return resolve(selection_request(args, resolve_sources=resolve_sources))

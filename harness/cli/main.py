@@ -7,6 +7,7 @@ Each subcommand lives in its own module under harness/cli/ and exposes `register
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -54,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()  # imports every command module: Ctrl-C here must be quiet too
         args = parser.parse_args(argv)
+        if hasattr(args, "config") and not args.config:  # the library never reads the environment
+            args.config = os.environ.get("KFPC_CONFIG") or None
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         check_docker(runner)
         runner.which("kind")
     runner.which("kubectl")
-    selection.out_dir = Path(args.out) / options.run_id
+    selection = selection.with_out_dir(Path(args.out) / options.run_id)
     scenarios = compiled_scenarios(plan, selection.out_dir.resolve())
     migration = MigrationRun(selection, plan, options, scenarios, runner=runner,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))

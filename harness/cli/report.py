@@ -33,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from harness.boundary.redact import redact
-    from harness.cli.common import check_writable_dir
     from harness.judge.decisions import known_findings_yaml
     from harness.report.signoff import sign_off
+    from harness.selection import check_writable_dir
 
     check_writable_dir(args.out, "--out")
     from harness.judge.verdict import exit_code

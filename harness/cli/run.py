@@ -17,7 +17,6 @@ from typing import Any
 
 from harness.boundary.proc import Runner
 from harness.cli.common import (
-    Selection,
     add_base_args,
     add_cluster_args,
     add_selection_args,
@@ -25,12 +24,14 @@ from harness.cli.common import (
     live_options,
     resolve_bases,
     resolve_selection,
+    scenario_source,
 )
 from harness.cli.known import add_known_args, load_known, report_known
 from harness.cli.progress import add_progress_args, reporter
 from harness.errors import CommandFailedError, CommandTimeoutError, HarnessError, MissingBinaryError
 from harness.models import Scenario
 from harness.plan.build import check_driver_images
+from harness.selection import Selection
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +114,7 @@ def select_scenarios(args: argparse.Namespace, selection: Selection, *, compile_
     from harness.catalogue import scenarios as catalogue
     from harness.catalogue.oracle import bundle_oracle
 
-    specs = catalogue.discover(modes=list(selection.config.modes))
+    specs = catalogue.discover(**scenario_source(args), modes=list(selection.config.modes))
     scenarios: list[Scenario] = []
     for spec in specs:
         if args.tag and not set(args.tag) & set(spec.tags):
@@ -192,11 +193,12 @@ def _run(args: argparse.Namespace) -> int:
                 from harness.cluster.tools import fetch_kind
 
                 live = selection.config.live
-                kind = fetch_kind(live.kind_version, selection.cache_dir / "bin", pinned_sha256=live.kind_sha256)
+                kind = fetch_kind(live.kind_version, selection.cache_dir / "bin", pinned_sha256=live.kind_sha256,
+                                  base_url=os.environ.get("KFPC_KIND_DOWNLOAD_URL"))
                 runner.env = {**runner.env, "PATH": f"{kind.parent}{os.pathsep}{runner.environ()['PATH']}"}
             runner.which("kind")
         runner.which("kubectl")
-    selection.out_dir = selection.out_dir / options.run_id
+    selection = selection.with_out_dir(selection.out_dir / options.run_id)
     exit_code = 0
     if not args.live_only:
         from harness.static.runner import run_static

@@ -1,6 +1,6 @@
 """`kfp-conformance scenarios`: list the scenario catalogue, compile it, run the local oracle.
 
-With `--corpus` it lists KFP's own compiled pipelines instead (`harness.catalogue.corpus.main_corpus`).
+With `--corpus` it lists KFP's own compiled pipelines instead (`harness.cli.corpus_listing.main_corpus`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from harness.cli.common import scenario_source
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,14 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.corpus:
-        from harness.catalogue.corpus import main_corpus
+        from harness.cli.corpus_listing import main_corpus
 
         return main_corpus(args)
 
     from harness.catalogue import scenarios as catalogue
-    from harness.cli.common import check_writable_dir
     from harness.config import load_config
     from harness.errors import HarnessError
+    from harness.selection import check_writable_dir
 
     if args.compile_to:
         check_writable_dir(args.compile_to, "--compile-to")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise HarnessError(f"--jobs {args.jobs} must be at least 1", "pass --jobs 1 or more")
     config = load_config(args.config)
-    specs = catalogue.discover(args.pipelines, modes=list(config.modes))
+    specs = catalogue.discover(**scenario_source(args), modes=list(config.modes))
     if args.only:
         unknown = sorted(set(args.only) - {s.name for s in specs})
         if unknown:

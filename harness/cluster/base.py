@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -41,13 +40,12 @@ def new_run_id() -> str:
     return f"{int(time.time()) % 16**6:06x}{secrets.token_hex(1)}"
 
 
-def run_id_from_env() -> str | None:
-    """A run id shared by every xdist worker of one pytest run (or set explicitly with KFPC_RUN_ID)."""
-    explicit = os.environ.get("KFPC_RUN_ID")
+def shared_run_id(explicit: str | None, xdist_testrun_uid: str | None) -> str | None:
+    """A run id shared by every xdist worker of one pytest run (PYTEST_XDIST_TESTRUNUID), or the explicit one
+    (KFPC_RUN_ID); the callers (CLI, pytest plugin) read the environment."""
     if explicit:
         return explicit
-    xdist = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    return xdist[:8] if xdist else None
+    return xdist_testrun_uid[:8] if xdist_testrun_uid else None
 
 
 def cluster_name(run_id: str, variant: str, mode: str) -> str:

@@ -17,7 +17,7 @@ import yaml
 
 from harness.boundary.proc import Runner
 from harness.cluster.base import CLUSTER_PREFIX, ClusterHandle
-from harness.cluster.settings import LiveSettings, RegistrySettings
+from harness.config.live import LiveSettings, RegistrySettings
 from harness.errors import CommandFailedError, CommandTimeoutError
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from harness.boundary.proc import Runner
-from harness.cluster.settings import LiveSettings
+from harness.config.live import LiveSettings
 from harness.errors import CommandFailedError, RenderError
 from harness.models import Mode
 

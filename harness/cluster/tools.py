@@ -38,7 +38,7 @@ def fetch_kind(version: str, bin_dir: Path, *, pinned_sha256: dict[str, str] | N
     target = bin_dir / f"kind-{version}" / "kind"
     if target.is_file() and os.access(target, os.X_OK):
         return target
-    url = f"{(base_url or os.environ.get('KFPC_KIND_DOWNLOAD_URL') or DEFAULT_BASE_URL).rstrip('/')}/{version}/kind-{name}"
+    url = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{version}/kind-{name}"
     fix = "check the network, or install kind yourself: https://kind.sigs.k8s.io/docs/user/quick-start/"
     try:
         expected = (pinned_sha256 or {}).get(name)

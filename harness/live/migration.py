@@ -21,7 +21,6 @@ import yaml
 from harness.boundary.kube import ARGO_WORKFLOWS, Kube
 from harness.boundary.proc import Runner
 from harness.boundary.redact import redact_value
-from harness.cli.common import Selection
 from harness.cluster.base import ClusterHandle
 from harness.errors import HarnessError
 from harness.live.install import RUNNABLE
@@ -39,6 +38,7 @@ from harness.plan.migration import (
     validate_record,
     verdict,
 )
+from harness.selection import Selection
 
 
 @dataclass

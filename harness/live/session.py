@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import sys
 import threading
@@ -24,7 +23,6 @@ from typing import Any
 import yaml
 
 from harness.boundary.proc import Runner
-from harness.cli.common import Selection
 from harness.cluster.base import ClusterHandle, ClusterProvider, new_run_id
 from harness.cluster.existing import ExistingProvider
 from harness.cluster.kind import KindProvider
@@ -35,6 +33,7 @@ from harness.live.install import INSTALL_PHASES, Installer
 from harness.models import Mode, Scenario, Variant
 from harness.plan.build import PairInput, PairPlan, Plan, PlanOptions, build_plan
 from harness.rbac.live import Check
+from harness.selection import Selection
 
 
 class Terminated(KeyboardInterrupt):
@@ -104,6 +103,7 @@ class LiveOptions:
     local_tag: str = ""
     cluster_wait: float = 3 * 3600  # how long to wait for a --max-clusters slot or another worker's create
     poll_interval: float | None = None  # None: the plan's intervals (harness.live.install.Installer); tests shorten them
+    state_dir: str | None = None  # where the cluster ledger lives (None: the cache dir); the CLI reads KFPC_STATE_DIR
 
     def plan_options(self, existing: ClusterHandle | None) -> PlanOptions:
         return PlanOptions(run_id=self.run_id or new_run_id(), provider=self.provider, keep=self.keep,
@@ -115,8 +115,7 @@ def existing_handle(options: LiveOptions) -> tuple[ExistingProvider | None, Clus
     """For --provider existing: validate the kubeconfig (one line, exit 2 if bad) before anything else."""
     if options.provider != "existing":
         return None, None
-    default = (os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")).split(os.pathsep)[0]
-    kubeconfig = options.kubeconfig or default
+    kubeconfig = options.kubeconfig or str(Path.home() / ".kube" / "config")  # the CLI passes $KUBECONFIG
     provider = ExistingProvider(kubeconfig, options.context)
     return provider, provider.handle(f"existing-{provider.context}")
 
@@ -158,9 +157,9 @@ def write_plan(plan: Plan, out_dir: Path) -> None:
     (out_dir / "plan.txt").write_text(plan.to_text())
 
 
-def ledger_dir(cache_dir: Path, explicit: Path | None = None) -> Path:
-    """Where the cluster ledger lives: explicit, env KFPC_STATE_DIR, else the cache dir (host-wide)."""
-    return Path(explicit or os.environ.get("KFPC_STATE_DIR") or cache_dir)
+def ledger_dir(cache_dir: Path, explicit: Path | str | None = None) -> Path:
+    """Where the cluster ledger lives: explicit (the CLI passes KFPC_STATE_DIR), else the cache dir (host-wide)."""
+    return Path(explicit or cache_dir)
 
 
 @dataclass
@@ -184,7 +183,7 @@ class LiveSession:
         self.out_dir = selection.out_dir.resolve()
         self.runner = runner or Runner()
         self.settings = selection.config.live
-        self.ledger = Ledger(ledger_dir(selection.cache_dir, state_dir) / "clusters.json")
+        self.ledger = Ledger(ledger_dir(selection.cache_dir, state_dir or options.state_dir) / "clusters.json")
         # every child's pid goes into the ledger, so `clusters prune` can end it after a SIGKILL
         self.runner.on_spawn, self.runner.on_exit = self.ledger.record_process, self.ledger.forget_process
         if options.provider == "kind":

@@ -28,9 +28,10 @@ from harness.cluster.base import ClusterHandle, cluster_labels, cluster_name
 from harness.cluster.images import override_images, referenced_images
 from harness.cluster.kind import KindProvider, kind_config
 from harness.cluster.prerequisites import Fetched
-from harness.cluster.settings import LiveSettings
 from harness.config import Config
+from harness.config.live import LiveSettings
 from harness.errors import ConfigError, HarnessError
+from harness.models import COMPONENT_IMAGE as BASE_IMAGE
 from harness.models import Mode, Scenario, Source, Variant, instance_key, split_image
 from harness.plan.images import (
     BUILD_TIMEOUT,
@@ -39,7 +40,6 @@ from harness.plan.images import (
     build_commands,
     load_image_builds,
 )
-from harness.plan.images import COMPONENT_IMAGE as BASE_IMAGE
 
 PLAN_VERSION = "1.0"
 KEEP_CHOICES = ("never", "on-failure", "always")

@@ -6,7 +6,6 @@ at the process boundary; each image can be saved as an archive that `kind load i
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +18,8 @@ from harness.errors import ConfigError, HarnessError
 from harness.progress import Progress, silent
 
 DEFAULT_IMAGES_FILE = REPO_ROOT / "fixtures" / "images.yaml"
-# The image every catalogue component runs in. It must have kfp (same version as the SDK that compiled the
-# scenario) preinstalled, because components are built with install_kfp_package=False: no pip at run time,
-# so kind clusters never reach the internet mid-test. The live plan builds it from this Dockerfile
-# (FROM python:3.11-slim) and side-loads it into every cluster; KFPC_BASE_IMAGE points at another image
-# with Python 3.9+ and kfp preinstalled.
-DEFAULT_COMPONENT_IMAGE = "kfp-conformance/python-kfp:3.11-2.17.3"
-COMPONENT_IMAGE = os.environ.get("KFPC_BASE_IMAGE") or DEFAULT_COMPONENT_IMAGE
+# The live plan builds the catalogue's component image (harness.models.COMPONENT_IMAGE) from this Dockerfile
+# and side-loads it into every cluster.
 COMPONENT_IMAGE_DOCKERFILE = REPO_ROOT / "fixtures" / "images" / "component" / "Dockerfile"
 BUILD_TIMEOUT = 1800  # one `docker build` of a KFP Go image from scratch takes minutes
 _SCHEMA = {

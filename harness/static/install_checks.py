@@ -1,4 +1,4 @@
-"""The static tier's install checks, in the `harness.static.runner.Check` shape: (ctx, pairs, mode) -> (findings, data).
+"""The static tier's install checks, in the `harness.static.context.Check` shape: (ctx, pairs, mode) -> (findings, data).
 
 Thin adapters over the pure modules (inventory, validate, crosscheck, orphans); `CHECKS` is meant to be
 merged into `harness.static.registry.CHECKS`. Every finding's evidence names the overlay (`ci`/`product`).
@@ -22,7 +22,7 @@ from harness.static.orphans import rollback_orphans, static_orphans
 from harness.static.validate import SchemaValidator
 
 if TYPE_CHECKING:
-    from harness.static.runner import Pair, StaticContext
+    from harness.static.context import Pair, StaticContext
 
 Result = tuple[list[Finding], dict[str, Any]]
 

@@ -10,7 +10,7 @@ from harness.manifests import tls as tlscheck
 from harness.models import Finding, Mode
 from harness.rbac import evaluator as rbac
 from harness.static import install_checks, security_checks, workflows
-from harness.static.runner import Check, Pair, StaticContext
+from harness.static.context import Check, Pair, StaticContext
 
 Result = tuple[list[Finding], dict[str, Any]]
 

@@ -12,104 +12,31 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from itertools import combinations
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.cli.common import Selection
 from harness.judge.decisions import KnownFinding, apply_known, group
-from harness.models import Finding, Mode, Source, Variant
+from harness.models import Finding, Source
 from harness.progress import Progress, silent
-from harness.render.kustomize import InstallRender
+from harness.selection import Selection
+from harness.static import registry as static_checks
+from harness.static.context import (
+    OVERLAYS,
+    Check,
+    Pair,
+    StaticContext,
+    render_all,
+    self_comparisons,
+    variant_pairs,
+)
 from harness.static.drift import DRIFT, ORIGINS, attribute
 from harness.static.validate import SchemaValidator
 
 SCHEMA_VERSION = "1.0"
-OVERLAYS = ("ci", "product")
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Two variants compared in one mode; `base` is the reference (the baseline when it is selected)."""
-
-    base: Variant
-    other: Variant
-
-    @property
-    def label(self) -> str:
-        return f"{self.base.name}..{self.other.name}"
-
-
-@dataclass
-class StaticContext:
-    selection: Selection
-    renders: dict[tuple[str, str, str], InstallRender] = field(default_factory=dict)  # (variant, mode, which)
-    progress: Progress = silent  # slow steps report here (the CLI decides whether anyone sees it)
-
-    def render(self, variant: str, mode: str, which: str = "ci") -> InstallRender:
-        return self.renders[(variant, mode, which)]
-
-    def tree(self, variant: str) -> Path:
-        return Path(self.selection.sources[variant].path)
-
-
-def variant_pairs(selection: Selection, *, baseline_only: bool = False, self_check: bool = False) -> list[Pair]:
-    """Every pair of selected variants in config order (upstream first), or only the baseline against each
-    other variant; `self_check` compares each tree with itself."""
-    variants = selection.variants
-    if self_check:
-        return [Pair(v, v) for v in variants]
-    if baseline_only:
-        base = selection.config.variant(selection.baseline)
-        return [Pair(base, v) for v in variants if v.name != base.name]
-    order = list(selection.config.variants)
-    ordered = sorted(variants, key=lambda v: order.index(v.name))
-    return [Pair(a, b) for a, b in combinations(ordered, 2)]
-
-
-def self_comparisons(findings: list[Finding]) -> list[Finding]:
-    """A self-check calibrates the comparison: only findings that compare a tree with itself count.
-
-    Per-tree properties (one variant: images, TLS wiring) and findings across several trees are left out;
-    the normal run reports them.
-    """
-    return [f for f in findings if len(f.variants) >= 2 and len(set(f.variants)) == 1]
-
-
-def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2,
-               then: Callable[[InstallRender], object] | None = None) -> None:
-    """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part).
-
-    `then` runs on each install render as soon as it exists, in the render's thread: Python work on one
-    render overlaps the kustomize processes of the others (they hold no GIL while they run).
-    """
-    sel = ctx.selection
-    jobs = [(v.name, m, which) for v in sel.variants for m in sel.modes for which in overlays]
-    ctx.progress(f"rendering {len(jobs)} installs with kustomize (cached renders are instant)")
-    # Cluster-scoped renders are shared by the modes of a tree; render them first so threads don't race.
-    for variant in {v.name for v in sel.variants}:
-        for cluster_scoped in {m.cluster_scoped for m in sel.modes}:
-            sel.renderer.render(ctx.tree(variant), cluster_scoped)
-
-    def one(job: tuple[str, Mode, str]) -> InstallRender:
-        install = sel.renderer.render_install(ctx.tree(job[0]), job[1], job[2])
-        if then is not None:
-            then(install)
-        return install
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(one, jobs)
-        for done, ((variant, mode, which), result) in enumerate(zip(jobs, results), 1):
-            ctx.renders[(variant, mode.name, which)] = result
-            ctx.progress(f"rendered {done}/{len(jobs)}: {variant} {mode.name} ({which})")
-
-
-# A check takes the context, the pairs and one mode, and returns findings plus data for static.json.
-Check = Callable[[StaticContext, list[Pair], Mode], tuple[list[Finding], dict[str, Any]]]
 
 
 @dataclass
@@ -129,8 +56,6 @@ class StaticResult:
 
 
 def iter_checks() -> Iterator[tuple[str, Check]]:
-    from harness.static import registry as static_checks
-
     yield from static_checks.CHECKS.items()
 
 
@@ -143,7 +68,6 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
     `today` decides which acceptances expired (the caller's clock). `bases` (each variant's upstream
     merge-base) gives every finding its origin (harness.static.drift): the same checks run over the bases first,
     written to `<out>/bases/`; `hide_drift` leaves upstream-only findings out of static.md."""
-    from harness.static import registry as static_checks
 
     started = time.monotonic()
     ctx = StaticContext(selection, progress=progress or silent)

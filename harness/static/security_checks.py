@@ -1,4 +1,4 @@
-"""The static tier's security-review checks in the `harness.static.runner.Check` shape: workload hardening (Pod
+"""The static tier's security-review checks in the `harness.static.context.Check` shape: workload hardening (Pod
 Security Standards), exposure (Services, external routes, Istio mTLS) and literal credentials.
 
 Each compares the pair's base variant with the other, per overlay (`ci`, `product`), and reports only what
@@ -26,7 +26,7 @@ from harness.static.install_checks import _overlays, _tag, _variants
 from harness.static.inventory import describe
 
 if TYPE_CHECKING:
-    from harness.static.runner import Pair, StaticContext
+    from harness.static.context import Pair, StaticContext
 
 Manifest = dict[str, Any]
 Result = tuple[list[Finding], dict[str, Any]]

@@ -10,7 +10,7 @@ variant and compares them node by node, with cross-variant equality as the oracl
 - `exclusions`: `fixtures/corpus-exclusions.yaml`, declarative skip rules with reasons.
 - `scenarios`: `corpus_scenarios(config, tree, ...)` (what the live plan calls) and `corpus_coverage(trees)`
   (which corpus files each variant's tree has).
-- `listing`: `main_corpus(args)`, the `kfp-conformance scenarios --corpus` handler.
+(The `kfp-conformance scenarios --corpus` listing is a command: `harness.cli.corpus_listing`.)
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from harness.catalogue.corpus.exclusions import (
     matching_rules,
     skips_for,
 )
-from harness.catalogue.corpus.listing import folder_counts, main_corpus
 from harness.catalogue.corpus.scenarios import (
     Coverage,
     corpus_coverage,
@@ -50,7 +49,6 @@ from harness.catalogue.corpus.scenarios import (
 
 __all__ = [
     "ALL_FOLDERS", "CONSTRUCTS", "CORPUS_DIR", "DEFAULT_EXCLUSIONS", "DRIVER_OUTPUTS", "E2E_FOLDERS", "RUNTIME",
-    "TOP_LEVEL", "Coverage", "CorpusEntry", "ExclusionRule", "corpus_coverage", "corpus_scenarios",
-    "folder_counts", "generated_argument", "known_features", "load_corpus", "load_exclusions", "main_corpus",
+    "TOP_LEVEL", "Coverage", "CorpusEntry", "ExclusionRule", "corpus_coverage", "corpus_scenarios", "generated_argument", "known_features", "load_corpus", "load_exclusions",
     "matching_rules", "parse_findings", "parse_folders", "scenario_from_entry", "scenario_name", "skips_for",
 ]

@@ -81,7 +81,7 @@ def _exclusions_schema() -> dict[str, Any]:
 def load_exclusions(path: str | os.PathLike[str] | None = None, *, config: Config | None = None
                     ) -> tuple[ExclusionRule, ...]:
     """Read and validate the exclusion file; any problem is one ConfigError naming the rule and field."""
-    file = Path(path or os.environ.get("KFPC_CORPUS_EXCLUSIONS") or DEFAULT_EXCLUSIONS)
+    file = Path(path or DEFAULT_EXCLUSIONS)  # the CLI passes --exclusions or KFPC_CORPUS_EXCLUSIONS
     if not file.is_file():
         raise ConfigError(str(file), "corpus exclusion file not found",
                           "pass --exclusions PATH or set KFPC_CORPUS_EXCLUSIONS")

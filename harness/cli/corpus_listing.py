@@ -1,4 +1,4 @@
-"""`kfp-conformance scenarios --corpus`: list the corpus of one tree, counts per folder, coverage."""
+"""`kfp-conformance scenarios --corpus` (a command: it prints): list the corpus of one tree, counts per folder, coverage."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from typing import Any
 from harness.catalogue.corpus.entry import CORPUS_DIR, FOLDER_DIRS, CorpusEntry, load_corpus, parse_folders
 from harness.catalogue.corpus.exclusions import ExclusionRule, load_exclusions, matching_rules, skips_for
 from harness.catalogue.corpus.scenarios import Coverage, corpus_coverage, parse_findings
+from harness.cli.common import default_cache_dir
 from harness.config import Config, load_config
 from harness.errors import SourceError
 from harness.models import Finding, Source
+from harness.render.sources import resolve_source
+from harness.selection import parse_variant_args
 
 
 def main_corpus(args: argparse.Namespace) -> int:
@@ -31,8 +34,6 @@ def main_corpus(args: argparse.Namespace) -> int:
     if sources_dir and not Path(sources_dir).is_dir():
         raise SourceError(f"--sources {sources_dir} is not a directory",
                           "point --sources (or KFPC_SOURCES) at a directory with one KFP tree per variant")
-    from harness.cli.common import parse_variant_args
-
     given = parse_variant_args(_as_list(getattr(args, "variant", None)), config) if getattr(args, "variant", None) \
         else []
     config = config.with_instances([n for n, _ in given])
@@ -47,7 +48,8 @@ def main_corpus(args: argparse.Namespace) -> int:
         compared = [name if n == config.variant(name).entry else n for n in entries_only]
     else:
         name, compared = config.baseline, entries_only
-    rules = load_exclusions(getattr(args, "exclusions", None), config=config)
+    rules = load_exclusions(getattr(args, "exclusions", None) or os.environ.get("KFPC_CORPUS_EXCLUSIONS"),
+                            config=config)
     source = _resolve(name, specs.get(name) or config.variant(name).source, sources_dir, args)
     entries = load_corpus(Path(source.path), folders=folders, glob=glob)
 
@@ -93,9 +95,6 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _resolve(name: str, spec: str, sources_dir: str | None, args: argparse.Namespace) -> Source:
-    from harness.cli.common import default_cache_dir
-    from harness.render.sources import resolve_source
-
     cache_arg = getattr(args, "cache_dir", None)
     return resolve_source(spec, name, sources_dir=Path(sources_dir) if sources_dir else None,
                           cache_dir=Path(cache_arg) if cache_arg else default_cache_dir())

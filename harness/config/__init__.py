@@ -11,7 +11,7 @@ import jsonschema
 import yaml
 
 from harness import PACKAGE_DIR
-from harness.cluster.settings import LIVE_SCHEMA, LiveSettings, parse_live_settings
+from harness.config.live import LIVE_SCHEMA, LiveSettings, parse_live_settings
 from harness.errors import ConfigError
 from harness.models import (
     DRIVER_KINDS,
@@ -45,7 +45,7 @@ SCHEMA: dict[str, Any] = {
         "apiVersion": {"const": "kfp-conformance/v1"},
         "kind": {"const": "Catalogue"},
         "baseline": {"type": "string"},
-        "live": LIVE_SCHEMA,  # optional: live-tier versions, URLs, timeouts (harness/cluster/settings.py)
+        "live": LIVE_SCHEMA,  # optional: live-tier versions, URLs, timeouts (harness/config/live.py)
         "modes": {
             "type": "object",
             "minProperties": 1,
@@ -197,7 +197,8 @@ def _bind_profile(value: Any, namespace: str) -> Any:
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    return Path(explicit or os.environ.get("KFPC_CONFIG") or DEFAULT_CONFIG)
+    """The catalogue file: the explicit one (the CLI passes --config or KFPC_CONFIG), else the packaged one."""
+    return Path(explicit or DEFAULT_CONFIG)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
