@@ -9,6 +9,7 @@ Needs the binaries (bash scripts/controlplane-build.sh), KFPC_SOURCES and KFPC_R
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,12 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from harness.boundary.proc import Runner  # noqa: E402
+from harness.cli.common import add_selection_args, resolve_selection  # noqa: E402
 from harness.cluster.controlplane import ControlPlaneProvider, binary_dir  # noqa: E402
-from harness.cluster.cpinstall import install_on_controlplane  # noqa: E402
-from harness.commands.common import add_selection_args, resolve_selection  # noqa: E402
-from harness.install import Installer  # noqa: E402
-from harness.live import LiveOptions, make_plan, write_plan  # noqa: E402
-from harness.proc import Runner  # noqa: E402
+from harness.live.controlplane_install import install_on_controlplane  # noqa: E402
+from harness.live.install import Installer  # noqa: E402
+from harness.live.session import LiveOptions, make_plan, write_plan  # noqa: E402
 
 
 def main() -> int:
@@ -32,14 +33,14 @@ def main() -> int:
     parser.add_argument("--starts", type=int, default=3, help="warm starts to time (default 3)")
     args = parser.parse_args()
     args.out = tempfile.mkdtemp(prefix="kfpc-cp-bench-")
-    stamp = binary_dir() / ".kfpc-built"
+    stamp = binary_dir(dict(os.environ)) / ".kfpc-built"
     if stamp.is_file():
         print(f"build (cold, from the stamp): {stamp.read_text().split('seconds=')[-1].strip()} s  "
               f"[{stamp.read_text().splitlines()[0]}]")
     began = time.perf_counter()
     subprocess.run(["bash", str(REPO / "scripts" / "controlplane-build.sh")], check=True, capture_output=True)
     print(f"build (warm, stamp reused): {time.perf_counter() - began:.2f} s")
-    provider = ControlPlaneProvider()
+    provider = ControlPlaneProvider(env=dict(os.environ))
     for number in range(args.starts + 1):
         began = time.perf_counter()
         with provider.cluster(f"kfpc-cp-bench-start{number}") as plane:

@@ -9,6 +9,7 @@ Volatile metadata (uid, resourceVersion, creationTimestamp, managedFields) is dr
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,15 +19,15 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from harness.boundary.proc import Runner  # noqa: E402
 from harness.cluster.controlplane import ControlPlaneProvider  # noqa: E402
-from harness.proc import Runner  # noqa: E402
 
 VOLATILE = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation")
 
 
 def main() -> int:
     runner = Runner()
-    with ControlPlaneProvider().cluster("kfpc-cp-clusterroles") as plane:
+    with ControlPlaneProvider(env=dict(os.environ)).cluster("kfpc-cp-clusterroles") as plane:
         kubectl = plane.handle().kubectl()
         version = json.loads(runner.run([*kubectl, "version", "-o", "json"], timeout=60).stdout)["serverVersion"]
         time.sleep(5)  # let the clusterrole-aggregation controller fill admin/edit/view

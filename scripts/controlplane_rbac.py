@@ -1,5 +1,5 @@
 """Static RBAC vs the real authorizer, per ServiceAccount: install each variant x mode on a fresh local control
-plane (harness.cluster.controlplane), ask the same questions to harness.rbac and to kube-apiserver
+plane (harness.cluster.controlplane), ask the same questions to harness.rbac.evaluator and to kube-apiserver
 (SubjectAccessReview) and print the agreement. Exit 1 if any answer disagrees.
 
   .venv/bin/python scripts/controlplane_rbac.py [--variant NAME]... [--mode MODE]... [--json FILE]
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,17 +21,17 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from harness.boundary.kube import Kube  # noqa: E402
+from harness.boundary.proc import Runner  # noqa: E402
+from harness.cli.common import add_selection_args, resolve_selection  # noqa: E402
 from harness.cluster.controlplane import ControlPlaneProvider  # noqa: E402
-from harness.cluster.cpinstall import install_on_controlplane, offline_step  # noqa: E402
-from harness.cluster.cprbac import agreement, questions, summary_lines  # noqa: E402
-from harness.commands.common import add_selection_args, resolve_selection  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
-from harness.install import INSTALL_PHASES, Installer  # noqa: E402
-from harness.kube import Kube  # noqa: E402
-from harness.live import LiveOptions, make_plan, write_plan  # noqa: E402
+from harness.live.controlplane_install import install_on_controlplane, offline_step  # noqa: E402
+from harness.live.install import INSTALL_PHASES, Installer  # noqa: E402
+from harness.live.rbac_agreement import agreement, questions, summary_lines  # noqa: E402
+from harness.live.session import LiveOptions, make_plan, write_plan  # noqa: E402
 from harness.models import Identity  # noqa: E402
-from harness.proc import Runner  # noqa: E402
-from harness.rbac import index_manifests  # noqa: E402
+from harness.rbac.evaluator import index_manifests  # noqa: E402
 
 
 def applied_objects(pair, out: Path, mirror: Path, runner: Runner) -> list[dict]:
@@ -67,7 +68,7 @@ def main() -> int:
         print("--remote-bases (or KFPC_REMOTE_BASES) is required: the prerequisites come from the offline mirror",
               file=sys.stderr)
         return 2
-    provider = ControlPlaneProvider(progress=lambda line: print(line, file=sys.stderr))
+    provider = ControlPlaneProvider(env=dict(os.environ), progress=lambda line: print(line, file=sys.stderr))
     report: dict[str, dict] = {}
     disagreements = 0
     for variant in selection.variants:

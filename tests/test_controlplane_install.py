@@ -1,7 +1,7 @@
 """The install tier against a REAL kube-apiserver (plus etcd, controller manager, scheduler and kwok nodes),
 started as local processes by `harness.cluster.controlplane` from binaries built by
 `scripts/controlplane-build.sh`. Nothing here is faked except what the docstring of
-`harness.cluster.cpinstall` lists: no container runs (kwok), and webhook servers are neutralised.
+`harness.live.controlplane_install` lists: no container runs (kwok), and webhook servers are neutralised.
 
 Missing binaries FAIL (they are never a reason to skip): `.ci/run` builds them first.
 """
@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.boundary.proc import Runner
 from harness.cluster.controlplane import ControlPlaneProvider, find_binaries
-from harness.cluster.cpinstall import install_on_controlplane, offline_step
 from harness.errors import CommandFailedError, MissingBinaryError
-from harness.install import Installer
-from harness.live import LiveOptions, make_plan, write_plan
-from harness.plan import PairPlan, PlanStep
-from harness.proc import Runner
+from harness.live.controlplane_install import install_on_controlplane, offline_step
+from harness.live.install import Installer
+from harness.live.session import LiveOptions, make_plan, write_plan
+from harness.plan.build import PairPlan, PlanStep
 from tests.conftest import VARIANTS
 from tests.livefakes import selection_for, shared_cache
 
@@ -33,7 +33,7 @@ DRIVER_IMAGES = {v: f"kind-registry:5000/driver:{v}" for v in VARIANTS}
 @pytest.fixture(scope="session")
 def controlplane_provider(tmp_path_factory) -> ControlPlaneProvider:
     try:
-        binaries = find_binaries()
+        binaries = find_binaries(dict(os.environ))
     except MissingBinaryError as exc:
         pytest.fail(exc.line())
     missing = [b for b in ("kube-controller-manager", "kube-scheduler", "kwok") if b not in binaries]

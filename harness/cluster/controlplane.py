@@ -55,7 +55,7 @@ def _cache_root(env: dict[str, str]) -> Path:
 
 def binary_dir(env: dict[str, str] | None = None) -> Path:
     """A user directory (KFPC_CONTROLPLANE_BIN_DIR, KUBEBUILDER_ASSETS) or the build script's cache."""
-    env = dict(os.environ if env is None else env)
+    env = dict(env or {})  # the caller passes its environment (the library never reads it)
     explicit = env.get("KFPC_CONTROLPLANE_BIN_DIR") or env.get("KUBEBUILDER_ASSETS")
     if explicit:
         return Path(explicit)
@@ -74,7 +74,7 @@ def find_binaries(env: dict[str, str] | None = None) -> dict[str, Path]:
 
 
 def state_root(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ if env is None else env)
+    env = dict(env or {})  # the caller passes its environment (the library never reads it)
     return Path(env.get("KFPC_CONTROLPLANE_STATE") or _cache_root(env) / "clusters")
 
 
@@ -357,7 +357,7 @@ class ControlPlaneProvider:
 
     def __init__(self, *, env: dict[str, str] | None = None,
                  progress: Callable[[str], None] = lambda _line: None) -> None:
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(env or {})  # the caller passes its environment (the library never reads it)
         self.progress = progress
         self.running: dict[str, ControlPlane] = {}
 
@@ -401,7 +401,7 @@ class ControlPlaneProvider:
     @contextmanager
     def cluster(self, name: str, timeout: float = 180) -> Iterator[ControlPlane]:
         """A started control plane, stopped and removed on any exit (error, KeyboardInterrupt, SIGTERM raised
-        as an exception by `harness.live.signals_as_exceptions`)."""
+        as an exception by `harness.live.session.signals_as_exceptions`)."""
         try:
             self.create(name, timeout)
             yield self.running[name]

@@ -199,13 +199,15 @@ class LiveSession:
         self.installer.run_steps(self.plan.preflight)
 
     def static_access(self, pair: PairPlan, variant: Variant, mode: Mode, checks: list[Check]) -> dict[Check, bool]:
-        """The static RBAC evaluator's answer to each live check, over exactly what was applied (plus the
-        profile controller's per-namespace objects in multi-user mode)."""
+        """The static RBAC evaluator's answer to each live check, over exactly what was applied: every file an
+        install step applies (cluster-scoped, prerequisites, overlay, the tree's test_data/kubernetes files),
+        plus the profile controller's per-namespace objects in multi-user mode. Indexing fewer phases gave
+        false denials for the tenant's default-editor (checked against a real apiserver: docs/rbac.md)."""
         from harness.rbac.evaluator import index_manifests, predict_access
 
-        applied = [d for name in ("cluster-scoped", "overlay")
-                   for d in yaml.safe_load_all(self.plan.files.get(f"rendered/{pair.key}/{name}.yaml", ""))
-                   if isinstance(d, dict)]
+        manifests = sorted({s.manifest for s in pair.phase_steps(*INSTALL_PHASES) if s.manifest.endswith(".yaml")
+                            and s.manifest in self.plan.files})
+        applied = [d for name in manifests for d in yaml.safe_load_all(self.plan.files[name]) if isinstance(d, dict)]
         index = index_manifests([*applied, *self.selection.config.profile_objects(variant, mode)])
         return {check: answer["allowed"] for check, answer in zip(checks, predict_access(index, checks))}
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.install import INSTALL_PHASES, Installer
-from harness.plan import PairPlan, PlanStep
-from harness.proc import Runner
+from harness.boundary.proc import Runner
+from harness.live.install import INSTALL_PHASES, Installer
+from harness.plan.build import PairPlan, PlanStep
 
 _GITHUB = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/?]+)/(?P<path>[^?]*?)/?\?ref=(?P<ref>[^&]+)$")
 _RELEASE = re.compile(r"^https://github\.com/cert-manager/cert-manager/releases/download/[^/]+/cert-manager\.yaml$")

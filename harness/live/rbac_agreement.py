@@ -1,10 +1,10 @@
-"""Static RBAC evaluator vs the real authorizer: the same questions to `harness.rbac` and to a real
+"""Static RBAC evaluator vs the real authorizer: the same questions to `harness.rbac.evaluator` and to a real
 kube-apiserver (SubjectAccessReview, `--authorization-mode=Node,RBAC`) on a control plane where the pair
 was installed, and the agreement per ServiceAccount.
 
 Questions: for every ServiceAccount the renders mention (declared or bound, `rbac.known_service_accounts`),
 the driver identities and the workflow ServiceAccount of the mode, (a) the fixed driver questions of
-`harness.rbaclive.DEFAULT_ACCESS` in `kubeflow` and the user namespace, and (b) one question per grant the
+`harness.rbac.live.DEFAULT_ACCESS` in `kubeflow` and the user namespace, and (b) one question per grant the
 static evaluator derives (its own verb/group/resource/subresource/first resource name, in its scope).
 Wildcard grants are asked through (a) only. The real cluster also holds what the static index does not
 see (built-in ClusterRoles and bindings, prerequisites' RBAC): that is where disagreements are expected,
@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.kube import Kube
+from harness.boundary.kube import Kube
 from harness.models import Identity
-from harness.rbac import RbacIndex, grants, known_service_accounts, predict_access
-from harness.rbaclive import Check, checks_from_identities, snapshot
+from harness.rbac.evaluator import RbacIndex, grants, known_service_accounts, predict_access
+from harness.rbac.live import Check, checks_from_identities, snapshot
 
 
 def questions(index: RbacIndex, identities: Iterable[Identity], namespaces: Sequence[str]) -> list[Check]:
