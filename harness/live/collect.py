@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -216,7 +216,8 @@ def _driver_record(node: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def collect_run(kube: Kube, variant: Variant, mode: Mode, run: dict[str, Any], *, secrets: Sequence[str],
-                window_start: datetime, rbac: list[dict[str, Any]] | None = None,
+                window_start: datetime,
+                rbac: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] | None = None,
                 profile_namespace: str | None = None, mlmd: Any = None,
                 pipeline_spec: Mapping[str, Any] | None = None,
                 followed_logs: Mapping[str, str] | None = None) -> Collected:
@@ -228,6 +229,8 @@ def collect_run(kube: Kube, variant: Variant, mode: Mode, run: dict[str, Any], *
     a `harness.live.follow.LogFollower` captured while the run was in flight.
     """
     c = _Collector(kube, [*secrets, *kube.secrets])
+    if callable(rbac):  # SubjectAccessReviews are an evidence step: a failure marks the bundle partial, no more
+        rbac = c.attempt("SubjectAccessReviews of the run's identities", rbac, None)
     namespace = run.get("namespace") or mode.user_namespace
     run_id = run.get("run_id", "")
     c.json("run.json", run)
@@ -412,7 +415,9 @@ def write_run_bundle(target: Path, scenario: Scenario, variant: Variant, mode: M
                      secrets: Sequence[str] = ()) -> Path:
     """Assemble bundle.json from what was collected and write it (raw files first, bundle.json last)."""
     if collected.errors and status == "complete":
-        status, reason = "partial", f"{len(collected.errors)} collection step(s) failed: see collection-errors.json"
+        first = collected.errors[0]  # the reason names the fault; the file lists every failed step
+        status, reason = "partial", (f"{len(collected.errors)} collection step(s) failed, first {first['what']}: "
+                                     f"{first['error']} (see collection-errors.json)")
     data: dict[str, Any] = {
         "status": status,
         "collected_by": "kfp-conformance harness.live.collect",

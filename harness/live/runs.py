@@ -24,7 +24,7 @@ from harness.boundary.kfpapi import KfpSession
 from harness.boundary.kube import Kube
 from harness.errors import ConfigError, HarnessError
 from harness.evidence.bundle import bundle_dir
-from harness.live.collect import collect_run, write_run_bundle
+from harness.live.collect import Collected, collect_run, write_run_bundle
 from harness.live.follow import LogFollower
 from harness.live.wait import Status, WaitTimeout, wait_for
 from harness.models import TERMINAL_STATES, Mode, Scenario, Source, Variant
@@ -102,8 +102,18 @@ def run_scenario(ctx: RunContext, scenario: Scenario, out_dir: str | Path) -> Pa
     created = apply_setup(ctx, scenario)
     try:
         started = datetime.now(timezone.utc)
-        run, problem, followed = _submit_runs(ctx, scenario, pipeline)
-        rbac = snapshot(ctx.kube, ctx.rbac_checks, ctx.rbac_static) if ctx.rbac_checks else None
+        try:
+            run, problem, followed = _submit_runs(ctx, scenario, pipeline)
+        except HarnessError as exc:
+            # the submission failed even after the retry policy: this scenario's evidence is a partial bundle
+            # saying why, and the session goes on with the next scenario (issue: faults never lose the rest)
+            reason = f"the run could not be submitted or followed: {exc.line()}"
+            write_run_bundle(target, scenario, ctx.variant, ctx.mode, ctx.source,
+                             {"run_id": "", "state": "UNKNOWN", "error": exc.line()}, Collected(),
+                             status="partial", reason=reason, secrets=ctx.secrets)
+            return target
+        # called inside collection, so a failing SubjectAccessReview costs its own evidence only
+        rbac = (lambda: snapshot(ctx.kube, ctx.rbac_checks, ctx.rbac_static)) if ctx.rbac_checks else None
         collected = collect_run(ctx.kube, ctx.variant, ctx.mode, run, secrets=ctx.secrets, window_start=started,
                                 rbac=rbac, profile_namespace=ctx.mode.user_namespace if ctx.mode.multi_user else None,
                                 mlmd=ctx.mlmd, pipeline_spec=pipeline_spec(pipeline), followed_logs=followed)
