@@ -36,7 +36,7 @@ def remote_bases() -> Path:
 
 @pytest.fixture(scope="session")
 def install_render(kfp_trees: Path, shared_renderer):
-    """`install_render(variant, mode, which="ci")` -> harness.render.kustomize.InstallRender of a shared tree,
+    """`install_render(variant, mode, which="ci")` -> harness.render.kustomize.kustomize.InstallRender of a shared tree,
     rendered once per session with the real pinned kustomize and the offline mirror."""
     from harness.config import load_config
 
@@ -54,13 +54,23 @@ def install_render(kfp_trees: Path, shared_renderer):
 
 
 @pytest.fixture(scope="session")
-def shared_renderer(remote_bases: Path, tmp_path_factory: pytest.TempPathFactory):
+def shared_renderer(remote_bases: Path):
     """One Renderer for the whole test session: renders are cached by content hash, so tests share them.
 
-    The cache lives in KFPC_CACHE_DIR when set (`.ci/run` sets it), else in a session temp dir.
+    Its cache is the one the CLI runs of the tests get (tests.livefakes.shared_cache: KFPC_CACHE_DIR, which
+    `.ci/run` sets), so an in-process render and a CLI subprocess never render the same overlay twice; xdist
+    workers share it too (the render cache takes file locks).
     """
-    from harness.render.kustomize import Renderer
+    from harness.render.kustomize.kustomize import Renderer
+    from tests.livefakes import shared_cache
 
-    cache = Path(os.environ["KFPC_CACHE_DIR"]) / "tests" if os.environ.get("KFPC_CACHE_DIR") \
-        else tmp_path_factory.mktemp("render-cache")
-    return Renderer(mirror=remote_bases, cache_dir=cache)
+    return Renderer(mirror=remote_bases, cache_dir=shared_cache())
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries at the API boundaries still happen (same attempts, same outcome) but without their backoff
+    sleeps: KFPC_RETRY_SCALE=0 is harness.boundary.retry's knob for tests; no test asserts on retry timing. A test
+    that sets the variable itself keeps its value."""
+    if "KFPC_RETRY_SCALE" not in os.environ:
+        monkeypatch.setenv("KFPC_RETRY_SCALE", "0")

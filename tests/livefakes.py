@@ -67,3 +67,19 @@ def shared_cache() -> Path:
     from harness.cli.common import default_cache_dir
 
     return Path(os.environ.get("KFPC_TEST_CACHE") or default_cache_dir())
+
+
+def quick_calm_config(directory: Path) -> Path:
+    """The project's catalogue with the readiness "calm" polls 1 s apart instead of 10 s (same number of
+    polls), for tests of the pytest layer that need a whole fake install but assert nothing about readiness
+    timing (harness.config.live readiness_calm; its own tests use the real default)."""
+    import yaml
+
+    from harness.config import config_path
+
+    raw = yaml.safe_load(config_path().read_text())
+    raw.setdefault("live", {})["readiness_calm"] = {"interval": 1}
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "variants.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path

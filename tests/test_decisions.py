@@ -27,8 +27,9 @@ def _static(out: Path, trees: Path, remote_bases: Path, cache: Path, *extra: str
 
 
 def test_known_findings_from_todays_run_pass_and_one_new_defect_fails_alone(
-        kfp_trees: Path, remote_bases: Path, tmp_path: Path) -> None:
-    cache, known = tmp_path / "cache", tmp_path / "known.yaml"
+        kfp_trees: Path, remote_bases: Path, tmp_path: Path, shared_renderer) -> None:
+    # renders are content-addressed: the session cache serves the shared trees, the edited copy renders anew
+    cache, known = shared_renderer.cache_dir, tmp_path / "known.yaml"
     first = _static(tmp_path / "a", kfp_trees, remote_bases, cache, "--write-known-findings", str(known))
     assert first.returncode == 1, first.stderr  # the PoC trees have blocking findings
     assert load_known_findings(known), "the written file loads"
@@ -55,9 +56,9 @@ def test_known_findings_from_todays_run_pass_and_one_new_defect_fails_alone(
 
 
 def test_static_md_blocking_list_is_one_entry_per_cause_and_counts_agree(
-        kfp_trees: Path, remote_bases: Path, tmp_path: Path) -> None:
+        kfp_trees: Path, remote_bases: Path, tmp_path: Path, shared_renderer) -> None:
     result = subprocess.run([*CLI, "static", "--sources", str(kfp_trees), "--remote-bases", str(remote_bases),
-                             "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")],
+                             "--cache-dir", str(shared_renderer.cache_dir), "--out", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1, result.stderr
     doc = json.loads((tmp_path / "out" / "static.json").read_text())

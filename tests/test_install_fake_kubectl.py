@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ClusterError, CommandFailedError
-from harness.live.install import Installer
-from harness.live.session import LiveOptions, LiveSession, existing_handle, make_plan, write_plan
+from harness.live.session.install import Installer
+from harness.live.session.session import LiveOptions, LiveSession, existing_handle, make_plan, write_plan
 from tests.installtrees import mirror_with_cert_manager
 from tests.livefakes import make_fakes, selection_for, shared_cache
 
@@ -138,7 +138,8 @@ def test_install_fake_kubectl_failed_apply_is_one_line_without_secrets(plan, tmp
     step = _step(plan, "overlay", "apply the standalone overlay")
     # the fake's stderr echoes the failing argv fragment; declared secret, it must not reach the error
     echoed = "standalone/overlay.yaml"
-    installer = Installer(fakes.runner(KFPC_FAKE_FAIL=echoed), tmp_path, secrets=[echoed])
+    # every attempt fails the same way: the step's retry pause (10 s) would only be waited out
+    installer = Installer(fakes.runner(KFPC_FAKE_FAIL=echoed), tmp_path, secrets=[echoed], poll_interval=0.01)
     with pytest.raises(CommandFailedError) as raised:
         installer.run_step(step)
     assert "exited 1: fake kubectl: forced failure for '<redacted>'" in str(raised.value)

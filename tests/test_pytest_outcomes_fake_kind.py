@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.live.probes import not_applicable
+from harness.live.session.probes import not_applicable
 from harness.models import Severity
 from pytest_kfp_conformance.outcomes import not_verified_reason
-from tests.livefakes import DRIVER_IMAGES, make_fakes, shared_cache
+from tests.livefakes import DRIVER_IMAGES, make_fakes, quick_calm_config, shared_cache
 
 USES_CLUSTER = """
 import pytest
@@ -33,7 +33,7 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: P
         monkeypatch.setenv(key, value)
     pytester.makepyfile(test_outcome=USES_CLUSTER.format(outcome="False" if fails else "True"))
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--kfpc-sources", str(kfp_trees), "--kfpc-remote-bases", str(remote_bases),
+        "-p", "no:cacheprovider", "--kfpc-config", str(quick_calm_config(tmp_path / "config")), "--kfpc-sources", str(kfp_trees), "--kfpc-remote-bases", str(remote_bases),
         "--kfpc-cache-dir", str(shared_cache()), "--kfpc-variant", "central-driver", "--kfpc-mode", "standalone",
         "--kfpc-driver-image", f"central-driver={DRIVER_IMAGES['central-driver']}", "--kfpc-out",
         str(tmp_path / "out"), "--kfpc-keep-clusters", "on-failure", timeout=600)
@@ -67,7 +67,7 @@ def test_keep_on_failure_fake_kind_deletes_the_cluster_when_every_test_passed(
 
 NOT_VERIFIED = """
 from harness.models import Finding, Severity
-from harness.live.probes import not_applicable
+from harness.live.session.probes import not_applicable
 from pytest_kfp_conformance.outcomes import skip_if_not_verified
 
 def test_probes():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.livefakes import DRIVER_IMAGES, make_fakes, shared_cache
+from tests.livefakes import DRIVER_IMAGES, make_fakes, quick_calm_config, shared_cache
 
 TESTS = """
 import time
@@ -31,7 +31,7 @@ def test_xdist_two_workers_fake_kind_create_one_cluster(pytester: pytest.Pyteste
         monkeypatch.setenv(key, value)
     pytester.makepyfile(test_shared=TESTS)
     result = pytester.runpytest_subprocess(
-        "-n", "2", "-p", "no:cacheprovider", "--kfpc-sources", str(kfp_trees), "--kfpc-remote-bases", str(remote_bases),
+        "-n", "2", "-p", "no:cacheprovider", "--kfpc-config", str(quick_calm_config(tmp_path / "config")), "--kfpc-sources", str(kfp_trees), "--kfpc-remote-bases", str(remote_bases),
         "--kfpc-cache-dir", str(shared_cache()), "--kfpc-variant", "central-driver", "--kfpc-mode", "standalone",
         "--kfpc-driver-image", f"central-driver={DRIVER_IMAGES['central-driver']}", "--kfpc-out", str(tmp_path / "out"),
         timeout=600)
