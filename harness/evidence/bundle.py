@@ -21,7 +21,7 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -37,14 +37,14 @@ BUNDLE_FILE = "bundle.json"
 SCHEMA_PATH = SCHEMAS_DIR / "bundle.schema.json"
 
 
-@dataclass(frozen=True)
-class Bundle:
-    """A validated bundle on disk. `data` is the parsed bundle.json; raw files are read on demand."""
+class Envelope:
+    """What a bundle says about itself, read from its `data` (the parsed bundle.json, or its envelope), and its
+    raw files (`files`: their names, or names -> sha256), read on demand."""
 
+    __slots__ = ()
     path: Path
     data: dict[str, Any]
-    # sha256 of bundle.json as read (merging copies compares it); "" for a Bundle built in memory
-    sha256: str = field(default="", compare=False)
+    files: Collection[str]
 
     @property
     def scenario(self) -> str:
@@ -66,6 +66,26 @@ class Bundle:
     def complete(self) -> bool:
         return self.data["status"] == "complete"
 
+    def read_bytes(self, relative: str) -> bytes:
+        if relative not in self.files:
+            raise BundleError(f"{self.path}: {relative} is not listed in bundle.json files",
+                              "re-collect the bundle")
+        with open(os.path.join(self.path, relative), "rb") as handle:  # noqa: PTH123 - hot path on big runs
+            return handle.read()
+
+    def read_text(self, relative: str) -> str:
+        return self.read_bytes(relative).decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Bundle(Envelope):
+    """A validated bundle on disk. `data` is the parsed bundle.json; raw files are read on demand."""
+
+    path: Path
+    data: dict[str, Any]
+    # sha256 of bundle.json as read (merging copies compares it); "" for a Bundle built in memory
+    sha256: str = field(default="", compare=False)
+
     @property
     def tasks(self) -> list[dict[str, Any]]:
         return self.data["tasks"]
@@ -77,16 +97,6 @@ class Bundle:
     @property
     def files(self) -> dict[str, str]:
         return self.data["files"]
-
-    def read_bytes(self, relative: str) -> bytes:
-        if relative not in self.files:
-            raise BundleError(f"{self.path}: {relative} is not listed in bundle.json files",
-                              "re-collect the bundle")
-        with open(os.path.join(self.path, relative), "rb") as handle:  # noqa: PTH123 - hot path on big runs
-            return handle.read()
-
-    def read_text(self, relative: str) -> str:
-        return self.read_bytes(relative).decode("utf-8", errors="replace")
 
 
 def bundle_dir(out_dir: str | os.PathLike[str], scenario: str, variant: str, mode: str) -> Path:
@@ -163,6 +173,18 @@ def _fast_valid(data: dict[str, Any], relaxed: bool) -> bool | None:
     except Exception:  # noqa: BLE001 - any rejection: jsonschema names the problem
         return False
     return True
+
+
+def compiled_validators(data: Mapping[str, Any]) -> tuple[Any, dict[str, Any]] | None:
+    """The compiled envelope validator and per-item validators (array name -> validator) for `data`'s
+    schema_version; None when there are none (fastjsonschema missing, or a schema_version this reader refuses):
+    the caller then takes `validate_bundle_data`, which words the error."""
+    try:
+        major, minor = _major_minor(data.get("schema_version"), "")
+    except BundleError:
+        return None
+    ours_major, ours_minor = _major_minor(SCHEMA_VERSION, "harness")
+    return _fast_validators(minor > ours_minor) if major == ours_major else None
 
 
 def validate_bundle_data(data: Any, where: str = "bundle.json") -> None:
@@ -243,22 +265,36 @@ def write_bundle(directory: str | os.PathLike[str], data: Mapping[str, Any],
     return marker
 
 
-def read_bundle(directory: str | os.PathLike[str]) -> Bundle:
-    """Read and validate `<directory>/bundle.json` and verify every raw file's sha256."""
+def bundle_marker(directory: str | os.PathLike[str]) -> Path:
+    """`<directory>/bundle.json` (or `directory` itself if it names one); one error if it is not there."""
     target = Path(directory)
     marker = target / BUNDLE_FILE if target.name != BUNDLE_FILE else target
-    target = marker.parent
     if not marker.is_file():
-        raise BundleError(f"{target}: no {BUNDLE_FILE} (not a bundle, or its collector did not finish)",
+        raise BundleError(f"{marker.parent}: no {BUNDLE_FILE} (not a bundle, or its collector did not finish)",
                           "pass a directory that holds bundle.json, or re-collect the bundle")
+    return marker
+
+
+def read_bundle(directory: str | os.PathLike[str]) -> Bundle:
+    """Read and validate `<directory>/bundle.json` and verify every raw file's sha256."""
+    marker = bundle_marker(directory)
+    target = marker.parent
     raw = marker.read_bytes()
     try:
         data = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # also UnicodeDecodeError
         raise BundleError(f"{marker}: not valid JSON ({exc})", "re-collect the bundle") from exc
     validate_bundle_data(data, str(marker))
+    for _name, _body in verified_files(target, data["files"]):
+        pass
+    return Bundle(target, data, _sha256(raw))
+
+
+def verified_files(target: Path, files: Mapping[str, str]) -> Iterator[tuple[str, bytes]]:
+    """(name, content) of every raw file in name order, each checked against its sha256 as it is read, so
+    a reader that also scans the files reads each once. Raises on the first missing or changed file."""
     base = str(target)
-    for name, digest in sorted(data["files"].items()):
+    for name, digest in sorted(files.items()):
         _check_relative(name)
         # os-level open, not pathlib (per-file Path objects cost more than the read on 100 000s of files)
         try:
@@ -270,18 +306,23 @@ def read_bundle(directory: str | os.PathLike[str]) -> Bundle:
         if _sha256(body) != digest:
             raise BundleError(f"{target}: file {name} does not match its sha256 in bundle.json",
                               "the bundle was modified after collection; re-collect it")
-    return Bundle(target, data, _sha256(raw))
+        yield name, body
 
 
-def iter_bundles(*roots: str | os.PathLike[str]) -> Iterator[Bundle]:
-    """Every bundle under the given roots (a bundle dir, a run dir or any parent), in path order."""
+def bundle_markers(*roots: str | os.PathLike[str]) -> Iterator[Path]:
+    """The bundle.json of every bundle under the given roots (a bundle dir, a run dir or any parent), in path
+    order."""
     for root in roots:
         base = Path(root)
         if not base.exists():
             raise BundleError(f"{base}: no such directory", "pass a directory that holds bundles")
-        markers = [base / BUNDLE_FILE] if (base / BUNDLE_FILE).is_file() else sorted(base.rglob(BUNDLE_FILE))
-        for marker in markers:
-            yield read_bundle(marker.parent)
+        yield from [base / BUNDLE_FILE] if (base / BUNDLE_FILE).is_file() else sorted(base.rglob(BUNDLE_FILE))
+
+
+def iter_bundles(*roots: str | os.PathLike[str]) -> Iterator[Bundle]:
+    """Every bundle under the given roots (a bundle dir, a run dir or any parent), in path order."""
+    for marker in bundle_markers(*roots):
+        yield read_bundle(marker.parent)
 
 
 def unfinished_dirs(*roots: str | os.PathLike[str]) -> list[Path]:

@@ -167,36 +167,59 @@ def _unique(path: str, seen: dict[str, Any]) -> str:
     return f"{path}#{n}"
 
 
-def normalize(bundle: Bundle) -> NormalRun:
-    data = bundle.data
-    scrub = Scrubber.for_bundle(data)
-    run = NormalRun(bundle.key, data["run"]["state"],
-                    scrub.text(data["run"]["error"]) if data["run"].get("error") else None)
-    for task in data["tasks"]:
+class Normalizer:
+    """Builds a NormalRun one bundle item at a time, so a streaming reader never holds the parsed arrays.
+    Repeated strings (paths' parts, states, scrubbed values that recur on every iteration) are shared."""
+
+    __slots__ = ("run", "scrub", "_strings")
+
+    def __init__(self, key: tuple[str, str, str], data: dict[str, Any]) -> None:
+        self.scrub = Scrubber.for_bundle(data)
+        self.run = NormalRun(key, data["run"]["state"],
+                             self.scrub.text(data["run"]["error"]) if data["run"].get("error") else None)
+        self._strings: dict[str, str] = {}
+
+    def _share(self, value: Any) -> Any:
+        if type(value) is str and len(value) < 4096:  # long unique texts would only grow the table
+            return self._strings.setdefault(value, value)
+        return value
+
+    def add_task(self, task: dict[str, Any]) -> None:
         if task.get("is_driver"):
-            continue  # drivers are compared through driver_nodes, which every variant records
+            return  # drivers are compared through driver_nodes, which every variant records
+        share, scrub = self._share, self.scrub
         outputs = task.get("outputs") or {}
         artifacts: dict[str, dict[str, Any]] = {}
         for artifact in outputs.get("artifacts") or []:
-            artifacts[artifact["name"]] = {
-                "type": artifact.get("type", ""),
-                "metadata": scrub.value(artifact.get("metadata") or {}),
+            artifacts[share(artifact["name"])] = {
+                "type": share(artifact.get("type", "")),
+                "metadata": share(scrub.value(artifact.get("metadata") or {})),
                 "digest": artifact.get("digest"),
             }
-        run.tasks[_unique(task["path"], run.tasks)] = NormalTask(
-            state=task["state"],
-            parameters={k: scrub.value(v) for k, v in (outputs.get("parameters") or {}).items()},
+        self.run.tasks[_unique(task["path"], self.run.tasks)] = NormalTask(
+            state=share(task["state"]),
+            parameters={share(k): share(scrub.value(v)) for k, v in (outputs.get("parameters") or {}).items()},
             artifacts=artifacts,
-            error_class=task.get("error_class"),
+            error_class=share(task.get("error_class")),
         )
-    for node in data["driver_nodes"]:
+
+    def add_driver(self, node: dict[str, Any]) -> None:
+        share, scrub = self._share, self.scrub
         values = driver_output_dict(node.get("outputs") or {})
-        clean = {k: (ID_PLACEHOLDER if k in ID_OUTPUTS and v not in (None, "", "0") else scrub.value(v))
+        clean = {share(k): (ID_PLACEHOLDER if k in ID_OUTPUTS and v not in (None, "", "0") else share(scrub.value(v)))
                  for k, v in values.items()}
-        run.drivers[_unique(node["task_path"], run.drivers)] = NormalDriver(
-            driver_type=node["driver_type"], phase=node["phase"], node_type=node.get("node_type", ""),
-            outputs=clean)
-    return run
+        self.run.drivers[_unique(node["task_path"], self.run.drivers)] = NormalDriver(
+            driver_type=share(node["driver_type"]), phase=share(node["phase"]),
+            node_type=share(node.get("node_type", "")), outputs=clean)
+
+
+def normalize(bundle: Bundle) -> NormalRun:
+    normal = Normalizer(bundle.key, bundle.data)
+    for task in bundle.data["tasks"]:
+        normal.add_task(task)
+    for node in bundle.data["driver_nodes"]:
+        normal.add_driver(node)
+    return normal.run
 
 
 def parse_time(value: str | None) -> datetime | None:

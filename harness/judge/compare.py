@@ -10,24 +10,16 @@ grouped into named checks whose status harness/judge/verdict.py decides.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.boundary.redact import find_secrets, redact
+from harness.boundary.redact import redact
 from harness.diff import describe, walk
 from harness.evidence.bundle import Bundle
-from harness.evidence.logs import log_classes
-from harness.evidence.normalize import (
-    NormalRun,
-    Scrubber,
-    normalize,
-    parse_json_text,
-    same_value,
-    seconds_between,
-)
+from harness.evidence.compact import DriverTimings, Evidence, evidence_of
+from harness.evidence.normalize import NormalRun, parse_json_text, same_value
 from harness.judge.policy import Policy
 from harness.judge.verdict import Check, Status, combine, judge
 from harness.models import ORACLE, SAME_AS_BASELINE, Finding, Severity
@@ -351,45 +343,20 @@ def _check_drivers(norm: NormalRun, base: NormalRun, f: _Findings) -> Check:
     return judge("driver-outputs", f.done())
 
 
-def _log_files(bundle: Bundle) -> list[str]:
-    return sorted(name for name in bundle.files if name.endswith(".log"))
-
-
-def _check_driver_logs(bundle: Bundle, f: _Findings) -> Check:
-    promise = bundle.data["driver_logs"]
-    location = promise["location"]
-    listed = [name for name in promise["files"] if name in bundle.files]
-    has_text = any(bundle.read_bytes(name).strip() for name in listed)
-    if not promise["found"] or not has_text:
-        why = "the collector found none" if not promise["found"] else "the promised files are missing or empty"
+def _check_driver_logs(bundle: Evidence, f: _Findings) -> Check:
+    location = bundle.data["driver_logs"]["location"]
+    listed = bundle.scan.driver_logs_listed
+    if not bundle.data["driver_logs"]["found"] or not bundle.scan.driver_logs_have_text:
+        why = "the collector found none" if not bundle.data["driver_logs"]["found"] else \
+            "the promised files are missing or empty"
         f.add("logs.driver-missing", "logs", f"driver logs at {location}",
               f"{bundle.variant}: no driver logs where the variant promises them ({location}): {why}",
               field="driver_logs", expected_value=location, actual=listed)
     return judge("driver-logs", f.done())
 
 
-def _texts(bundle: Bundle) -> dict[str, str]:
-    """Every raw file of the bundle as text, read once per comparison."""
-    return {name: bundle.read_text(name) for name in sorted(bundle.files)}
-
-
-def _classes(bundle: Bundle, texts: Mapping[str, str]) -> dict[str, list[str]]:
-    scrub = Scrubber.for_bundle(bundle.data)
-    where: dict[str, list[str]] = {}
-    for name in _log_files(bundle):
-        for cls in log_classes(texts[name], scrub):
-            where.setdefault(cls, []).append(name)
-    return where
-
-
-def _check_log_classes(bundle: Bundle, base: Bundle, f: _Findings,
-                       texts: Mapping[tuple[str, str, str], Mapping[str, str]],
-                       cache: dict[tuple[str, str, str], dict[str, list[str]]]) -> Check:
-    if bundle.key not in cache:
-        cache[bundle.key] = _classes(bundle, texts[bundle.key])
-    if base.key not in cache:
-        cache[base.key] = _classes(base, texts[base.key])
-    mine, theirs = cache[bundle.key], cache[base.key]
+def _check_log_classes(bundle: Evidence, base: Evidence, f: _Findings) -> Check:
+    mine, theirs = bundle.scan.classes, base.scan.classes
     for cls in sorted(mine.keys() ^ theirs.keys()):
         level = cls.split(":", 1)[0]
         severity = Severity.ERROR if level == "error" else Severity.WARNING
@@ -400,13 +367,11 @@ def _check_log_classes(bundle: Bundle, base: Bundle, f: _Findings,
     return judge("log-classes", f.done())
 
 
-def _check_secrets(bundle: Bundle, raw: Mapping[str, str], f: _Findings) -> Check:
-    texts: list[tuple[str, str]] = sorted(raw.items())
-    run = bundle.data["run"]
-    inline = [run.get("error") or ""] + [n.get("message") or "" for n in bundle.driver_nodes]
-    texts.append(("bundle.json (run error and driver messages)", "\n".join(inline)))
-    for name, text in texts:
-        for pattern, print_, line in find_secrets(text):
+def _check_secrets(bundle: Evidence, f: _Findings) -> Check:
+    found = [*bundle.scan.secrets.items(), ("bundle.json (run error and driver messages)",
+                                             bundle.scan.inline_secrets)]
+    for name, hits in found:
+        for pattern, print_, line in hits:
             f.add("security.secret-leak", "security", f"{bundle.variant}.{bundle.mode}: {name}",
                   f"{bundle.variant}: {name} line {line} holds something shaped like a credential ({pattern}, "
                   f"{print_})", field=name, pattern=pattern, fingerprint=print_, line=line)
@@ -418,31 +383,10 @@ def _check_secrets(bundle: Bundle, raw: Mapping[str, str], f: _Findings) -> Chec
 
 def timings(bundle: Bundle) -> dict[str, Any]:
     """Driver overhead per task (driver node start→finish), pods per run, run wall time."""
-    overheads = [s for n in bundle.driver_nodes
-                 if (s := seconds_between(n.get("started_at"), n.get("finished_at"))) is not None]
-    run = bundle.data["run"]
-    result: dict[str, Any] = {
-        "driver_nodes": len(bundle.driver_nodes),
-        "pods_per_run": len(bundle.data["pods"]),
-        "wall_time_s": seconds_between(run.get("created_at"), run.get("finished_at")),
-    }
-    node_types = sorted({str(n.get("node_type") or "") for n in bundle.driver_nodes} - {""})
-    if node_types and node_types != ["Pod"]:
-        # A plugin or HTTP node's startedAt->finishedAt is set by the workflow controller and includes its
-        # requeue (DEFAULT_REQUEUE_TIME) and the agent's task-set polling: not a driver lifetime, so not
-        # comparable with driver pod lifetimes (Argo workflow/controller/taskset.go, agent.go v3.7.3).
-        result["driver_timing_basis"] = "controller node times (include controller and agent delay)"
-    elif node_types:
-        result["driver_timing_basis"] = "driver pod node times"
-    if overheads:
-        ordered = sorted(overheads)
-        result.update({
-            "driver_overhead_median_s": round(statistics.median(ordered), 3),
-            "driver_overhead_p90_s": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 3),
-            "driver_overhead_max_s": round(ordered[-1], 3),
-            "driver_overhead_total_s": round(sum(ordered), 3),
-        })
-    return result
+    tally = DriverTimings()
+    for node in bundle.driver_nodes:
+        tally.add(node)
+    return tally.result(bundle.data)
 
 
 def _check_timing_gates(variant: str, mine: dict[str, Any], theirs: dict[str, Any], policy: Policy,
@@ -467,32 +411,31 @@ def _check_timing_gates(variant: str, mine: dict[str, Any], theirs: dict[str, An
 # ---------------------------------------------------------------------------------------------- scenario
 
 
-def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle], *, variants: Sequence[str],
-                     baseline: str, policy: Policy, skips: Mapping[str, str] | None = None) -> Comparison:
-    """Every cell of `scenario` in `mode`. `bundles` maps variant -> bundle; a missing one is not verified.
+def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle | Evidence], *,
+                     variants: Sequence[str], baseline: str, policy: Policy,
+                     skips: Mapping[str, str] | None = None) -> Comparison:
+    """Every cell of `scenario` in `mode`. `bundles` maps variant -> bundle (read whole, or as the compact
+    evidence the report reads); a missing one is not verified.
 
     `skips` maps a variant to the reason it does not run here (reported as skipped, never passed).
     """
     skips = skips or {}
     comparison = Comparison(scenario, mode, baseline)
-    normal = {v: normalize(b) for v, b in bundles.items()}
-    measured = {v: timings(b) for v, b in bundles.items()}
-    base_bundle = bundles.get(baseline)
-    base = normal.get(baseline)
-    class_cache: dict[tuple[str, str, str], dict[str, list[str]]] = {}
-    texts = {b.key: _texts(b) for b in bundles.values()}
+    evidence = {v: evidence_of(b) for v, b in bundles.items()}
+    base_bundle = evidence.get(baseline)
+    base = base_bundle.normal if base_bundle is not None else None
     for variant in variants:
         if variant in skips:
             comparison.cells.append(Cell(scenario, mode, variant, (judge("run", skipped=skips[variant]),)))
             continue
-        bundle = bundles.get(variant)
+        bundle = evidence.get(variant)
         if bundle is None:
             comparison.cells.append(Cell(scenario, mode, variant, (
                 judge("evidence", not_verified=f"no bundle for {scenario} on {variant}.{mode}"),)))
             continue
-        comparison.timings[variant] = measured[variant]
+        comparison.timings[variant] = bundle.timings
         comparison.sources[variant] = dict(bundle.data["source"])
-        norm = normal[variant]
+        norm = bundle.normal
         solo = (variant,)
         pair = (baseline, variant)
 
@@ -518,12 +461,12 @@ def compare_scenario(scenario: str, mode: str, bundles: Mapping[str, Bundle], *,
                 checks.append(_check_outputs(norm, base, new(), unread))
                 checks.append(_check_failure(norm, base, new()))
                 checks.append(_check_drivers(norm, base, new()))
-                checks.append(_check_log_classes(bundle, base_bundle, new(), texts, class_cache))
-                gate = _check_timing_gates(variant, measured[variant], measured[baseline], policy, new())
+                checks.append(_check_log_classes(bundle, base_bundle, new()))
+                gate = _check_timing_gates(variant, bundle.timings, base_bundle.timings, policy, new())
                 if gate is not None:
                     checks.append(gate)
         checks.append(_check_driver_logs(bundle, new(solo)))
-        checks.append(_check_secrets(bundle, texts[bundle.key], new(solo)))
+        checks.append(_check_secrets(bundle, new(solo)))
         comparison.cells.append(Cell(scenario, mode, variant, tuple(checks)))
     return comparison
 
@@ -537,7 +480,7 @@ def _rbac_field(row: Mapping[str, Any]) -> str:
     return text + (f" name {row['name']}" if row.get("name") else "")
 
 
-def _rbac_rows(bundle: Bundle, drivers: Iterable[str]) -> dict[tuple[str, ...], tuple[bool, str]]:
+def _rbac_rows(bundle: Bundle | Evidence, drivers: Iterable[str]) -> dict[tuple[str, ...], tuple[bool, str]]:
     """SAR rows keyed by (role, verb, group, resource, subresource, namespace, name) -> (allowed, identity)."""
     driver_ids = set(drivers)
     rows: dict[tuple[str, ...], tuple[bool, str]] = {}
@@ -550,7 +493,7 @@ def _rbac_rows(bundle: Bundle, drivers: Iterable[str]) -> dict[tuple[str, ...], 
     return rows
 
 
-def _static_live_mismatches(bundle: Bundle, f: _Findings) -> None:
+def _static_live_mismatches(bundle: Bundle | Evidence, f: _Findings) -> None:
     """Static and live side by side: the static evaluator (harness/rbac/evaluator.py) predicted each live check from
     the applied render; a disagreement means the cluster grants something the manifests do not say (or the
     other way round) and the static tier's RBAC verdict cannot be trusted for it."""
@@ -564,7 +507,7 @@ def _static_live_mismatches(bundle: Bundle, f: _Findings) -> None:
                   static=row["static_allowed"])
 
 
-def compare_rbac(mode: str, bundles: Mapping[str, Bundle], *, variants: Sequence[str], baseline: str,
+def compare_rbac(mode: str, bundles: Mapping[str, Bundle | Evidence], *, variants: Sequence[str], baseline: str,
                  policy: Policy, driver_identities: Mapping[str, Iterable[str]]) -> Comparison:
     """The live SAR matrix of each variant against the baseline's, the driver identities aligned by role.
 
@@ -625,15 +568,15 @@ def driver_identities(config: Any) -> dict[str, dict[str, tuple[str, ...]]]:
     }
 
 
-def group_bundles(bundles: Iterable[Bundle]) -> dict[tuple[str, str], dict[str, Bundle]]:
+def group_bundles(bundles: Iterable[Bundle | Evidence]) -> dict[tuple[str, str], dict[str, Bundle | Evidence]]:
     """(scenario, mode) -> variant -> bundle. Two bundles for one key are refused by the caller."""
-    grouped: dict[tuple[str, str], dict[str, Bundle]] = {}
+    grouped: dict[tuple[str, str], dict[str, Bundle | Evidence]] = {}
     for bundle in bundles:
         grouped.setdefault((bundle.scenario, bundle.mode), {})[bundle.variant] = bundle
     return grouped
 
 
-def compare_all(bundles: Sequence[Bundle], *, variants: Sequence[str], baseline: str, policy: Policy,
+def compare_all(bundles: Sequence[Bundle | Evidence], *, variants: Sequence[str], baseline: str, policy: Policy,
                 driver_identities: Mapping[str, Mapping[str, Iterable[str]]] | None = None) -> list[Comparison]:
     """Every (scenario, mode) the bundles cover, plus one live-RBAC comparison per mode."""
     grouped = group_bundles(bundles)
@@ -642,7 +585,7 @@ def compare_all(bundles: Sequence[Bundle], *, variants: Sequence[str], baseline:
                    for (scenario, mode), by_variant in sorted(grouped.items())]
     modes = sorted({mode for _, mode in grouped})
     for mode in modes:
-        with_rbac: dict[str, Bundle] = {}
+        with_rbac: dict[str, Bundle | Evidence] = {}
         for (_, m), by_variant in sorted(grouped.items()):
             if m != mode:
                 continue

@@ -8,7 +8,6 @@ scenario/variant.mode are refused (pass each job's output once); byte-identical 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -18,7 +17,8 @@ from typing import Any
 
 from harness.config import Config, load_config
 from harness.errors import BundleError, ConfigError
-from harness.evidence.bundle import BUNDLE_FILE, Bundle, iter_bundles, unfinished_dirs
+from harness.evidence.bundle import unfinished_dirs
+from harness.evidence.compact import Evidence, iter_evidence
 from harness.judge.compare import compare_all, driver_identities
 from harness.judge.decisions import KnownFinding
 from harness.judge.policy import load_policy
@@ -32,12 +32,12 @@ class SignOff:
     written: dict[str, Path]
 
 
-def load_bundles(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[Bundle], list[dict[str, Any]]]:
-    """All bundles under `roots`, merged; plus an input record per bundle (key, run id, sha256)."""
-    chosen: dict[tuple[str, str, str], tuple[Bundle, str]] = {}
-    for bundle in iter_bundles(*roots):
-        # the digest read_bundle took of the bytes it parsed (not a second read of a file of 100s of MB)
-        digest = bundle.sha256 or hashlib.sha256((bundle.path / BUNDLE_FILE).read_bytes()).hexdigest()
+def load_bundles(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[Evidence], list[dict[str, Any]]]:
+    """All bundles under `roots` (verified, as the compact evidence the comparison needs: a 100 000-node
+    bundle is never held parsed whole), merged; plus an input record per bundle (key, run id, sha256)."""
+    chosen: dict[tuple[str, str, str], tuple[Evidence, str]] = {}
+    for bundle in iter_evidence(*roots):
+        digest = bundle.sha256  # taken of the bytes that were read (not a second read of 100s of MB)
         previous = chosen.get(bundle.key)
         if previous is not None and previous[1] != digest:
             raise BundleError(
