@@ -110,7 +110,7 @@ def attach_findings(name: str, findings: list[Any]) -> None:
                       attachment_type=AttachmentType.JSON)
 
 
-def attach_bundle_logs(bundle: Bundle, limit: int = 20) -> None:
+def attach_bundle_logs(bundle: Bundle | Evidence, limit: int = 20) -> None:
     """The bundle's log files (redacted), driver logs first."""
     driver = list(bundle.data["driver_logs"]["files"])
     names = driver + sorted(n for n in bundle.files if n.endswith(".log") and n not in driver)
@@ -120,7 +120,7 @@ def attach_bundle_logs(bundle: Bundle, limit: int = 20) -> None:
                           attachment_type=AttachmentType.TEXT)
 
 
-def attach_rbac_matrix(bundle: Bundle) -> None:
+def attach_rbac_matrix(bundle: Bundle | Evidence) -> None:
     if bundle.data.get("rbac"):
         allure.attach(_json(bundle.data["rbac"]), name=f"{bundle.variant}.{bundle.mode} SAR matrix",
                       attachment_type=AttachmentType.JSON)

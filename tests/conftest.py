@@ -36,7 +36,7 @@ def remote_bases() -> Path:
 
 @pytest.fixture(scope="session")
 def install_render(kfp_trees: Path, shared_renderer):
-    """`install_render(variant, mode, which="ci")` -> harness.render.kustomize.kustomize.InstallRender of a shared tree,
+    """`install_render(variant, mode, which="ci")` -> harness.render.kustomize.InstallRender of a shared tree,
     rendered once per session with the real pinned kustomize and the offline mirror."""
     from harness.config import load_config
 
@@ -61,7 +61,7 @@ def shared_renderer(remote_bases: Path):
     `.ci/run` sets), so an in-process render and a CLI subprocess never render the same overlay twice; xdist
     workers share it too (the render cache takes file locks).
     """
-    from harness.render.kustomize.kustomize import Renderer
+    from harness.render.kustomize import Renderer
     from tests.livefakes import shared_cache
 
     return Renderer(mirror=remote_bases, cache_dir=shared_cache())

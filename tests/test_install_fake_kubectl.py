@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ClusterError, CommandFailedError
-from harness.live.session.install import Installer
-from harness.live.session.session import LiveOptions, LiveSession, existing_handle, make_plan, write_plan
+from harness.live.install import Installer
+from harness.live.session import LiveOptions, LiveSession, existing_handle, make_plan, write_plan
 from tests.installtrees import mirror_with_cert_manager
 from tests.livefakes import make_fakes, selection_for, shared_cache
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.live.session.probes import not_applicable
+from harness.live.probes import not_applicable
 from harness.models import Severity
 from pytest_kfp_conformance.outcomes import not_verified_reason
 from tests.livefakes import DRIVER_IMAGES, make_fakes, quick_calm_config, shared_cache
@@ -67,7 +67,7 @@ def test_keep_on_failure_fake_kind_deletes_the_cluster_when_every_test_passed(
 
 NOT_VERIFIED = """
 from harness.models import Finding, Severity
-from harness.live.session.probes import not_applicable
+from harness.live.probes import not_applicable
 from pytest_kfp_conformance.outcomes import skip_if_not_verified
 
 def test_probes():
