@@ -18,6 +18,7 @@ from allure_commons.types import AttachmentType
 
 from harness.boundary.redact import redact
 from harness.evidence.bundle import Bundle
+from harness.evidence.compact import Evidence
 from harness.judge.compare import Cell
 from harness.report.model import Report
 
