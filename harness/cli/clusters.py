@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.cli.common import default_cache_dir
 from harness.cluster.base import CLUSTER_PREFIX
+from harness.cluster.controlplane import ControlPlaneProvider
 from harness.cluster.kind import KindProvider
 from harness.cluster.ledger import Ledger
 from harness.config import load_config
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
                        else "the ledger dir (KFPC_STATE_DIR or KFPC_CACHE_DIR)")
     ledger = Ledger(state / "clusters.json")
     provider = KindProvider(load_config(args.config).live)
+    planes = ControlPlaneProvider(env=dict(os.environ))  # where `run --provider controlplane` keeps its state
     entries = ledger.entries()
     kind, note = _kind_clusters(provider)
     if note:
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             kept = " kept" if entry.get("keep") else ""
             exists = "" if kind is None or entry.get("provider") != "kind" else \
                 (" (exists)" if name in kind else " (gone)")
+            if entry.get("provider") == "controlplane":
+                exists = " (exists)" if planes.directory(name).is_dir() else " (gone)"
             print(f"{name}\t{entry.get('variant')}.{entry.get('mode')}\trun {entry.get('run_id')}\t"
                   f"{entry.get('state')}\t{alive}{kept}{exists}")
         for name in unlisted:
@@ -88,10 +92,17 @@ def run(args: argparse.Namespace) -> int:
         if entry.get("provider") == "kind" and kind is None:
             failed.append(name)  # kind or Docker is not working: the entry stays, nothing is erased
             continue
+        if entry.get("provider") == "controlplane":
+            deleted += _delete_controlplane(ledger, planes, name, args.dry_run)
+            continue
         deleted += _delete(ledger, provider, name, entry.get("provider") == "kind", args.dry_run, failed)
     if args.unlisted or args.run_id:
         for name in unlisted:
             deleted += _delete(ledger, provider, name, True, args.dry_run, failed)
+        # a control plane's state dir outlives a SIGKILLed run (its processes die with it: PR_SET_PDEATHSIG)
+        for name in planes.list_owned():
+            if name.startswith(CLUSTER_PREFIX) and name not in entries and wanted(name, None):
+                deleted += _delete_controlplane(ledger, planes, name, args.dry_run)
     print(f"{'would delete' if args.dry_run else 'deleted'} {deleted} cluster(s)", file=sys.stderr)
     if failed:
         print(f"error: cannot delete {len(failed)} cluster(s) ({', '.join(failed)}); their ledger entries are "
@@ -99,6 +110,16 @@ def run(args: argparse.Namespace) -> int:
               "`kfp-conformance clusters prune` again)", file=sys.stderr)
         return 1
     return 0
+
+
+def _delete_controlplane(ledger: Ledger, planes: ControlPlaneProvider, name: str, dry_run: bool) -> int:
+    """Stop a crashed run's control plane: only pids whose command line is still the recorded binary
+    (processes.json, never a recycled pid), then remove its state (certificates, etcd data)."""
+    print(f"{'would stop' if dry_run else 'stopping'} control plane {name}", file=sys.stderr)
+    if not dry_run:
+        planes.delete(name)
+        ledger.forget(name)
+    return 1
 
 
 def _delete(ledger: Ledger, provider: KindProvider, name: str, via_kind: bool, dry_run: bool,

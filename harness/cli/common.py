@@ -91,7 +91,10 @@ def add_cluster_args(parser: argparse.ArgumentParser, *, driver_image_help: str)
     from harness.plan.build import KEEP_CHOICES
 
     clusters = parser.add_argument_group("clusters")
-    clusters.add_argument("--provider", choices=("kind", "existing"), default="kind")
+    clusters.add_argument("--provider", choices=("kind", "existing", "controlplane"), default="kind",
+                          help="kind (Docker), existing (--kubeconfig), or controlplane: a local kube-apiserver, "
+                               "etcd, controllers and kwok without Docker (install tier only; scenarios are not "
+                               "verified; binaries from `bash scripts/controlplane-build.sh`)")
     clusters.add_argument("--kubeconfig", help="--provider existing: kubeconfig file (default $KUBECONFIG)")
     clusters.add_argument("--context", help="--provider existing: context (default the current one)")
     clusters.add_argument("--image", action="append", default=[], metavar="VARIANT=REPOSITORY=REF",
@@ -141,7 +144,8 @@ def live_options(args: argparse.Namespace, variants: list[str], **extra: Any) ->
     return LiveOptions(run_id=run_id, provider=args.provider, keep=args.keep_clusters,
                        kubeconfig=args.kubeconfig or default_kubeconfig(), context=args.context,
                        state_dir=os.environ.get("KFPC_STATE_DIR") or None, images=parse_images(args.image, variants),
-                       driver_images=parse_driver_images(args.driver_image, variants), **extra)
+                       driver_images=parse_driver_images(args.driver_image, variants), env=dict(os.environ),
+                       **extra)
 
 
 def add_base_args(parser: argparse.ArgumentParser) -> None:

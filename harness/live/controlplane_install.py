@@ -87,11 +87,17 @@ WORKLOAD_CONDITIONS = ("object-exists",)
 def install_on_controlplane(pair: PairPlan, installer: Installer, mirror: Path,
                             phases: tuple[str, ...] = INSTALL_PHASES) -> InstallReport:
     """Run the pair's install steps in plan order; raises what `Installer.run_step` raises on a failure."""
-    report = InstallReport()
-    begin = time.monotonic()
-    kubectl = list(pair.cluster.kubectl())
     installer.clusters.setdefault(pair.cluster.name, pair.cluster)  # conditions find the cluster by name
-    for number, planned in enumerate(pair.phase_steps(*phases), 1):
+    return walk_on_controlplane(pair.phase_steps(*phases), installer, mirror, list(pair.cluster.kubectl()))
+
+
+def walk_on_controlplane(steps: list[PlanStep], installer: Installer, mirror: Path, kubectl: list[str],
+                         report: InstallReport | None = None) -> InstallReport:
+    """Planned command/apply/wait/condition steps in order, offline and with webhooks neutralised (a
+    migration's moves walk their apply steps through here too); other actions are the caller's."""
+    report = report or InstallReport()
+    begin = time.monotonic()
+    for number, planned in enumerate(steps, 1):
         if planned.action not in ("command", "apply", "wait", "condition"):
             continue
         if planned.action == "condition" and planned.condition.get("name") in WORKLOAD_CONDITIONS:
@@ -107,5 +113,5 @@ def install_on_controlplane(pair: PairPlan, installer: Installer, mirror: Path,
             for name in neutralise_webhooks(installer.runner, kubectl):
                 report.webhooks.append(name)
                 report.not_verified.append(f"{name}: accepted, then deleted (its server cannot run here)")
-    report.seconds = time.monotonic() - begin
+    report.seconds += time.monotonic() - begin
     return report

@@ -31,6 +31,7 @@ from harness.models import Finding, Scenario
 from harness.plan.build import PlanStep
 from harness.plan.migration import (
     MigrationPlan,
+    Move,
     driver_transport,
     new_record,
     plural,
@@ -242,18 +243,23 @@ class MigrationRun:
         return found
 
     def _lookup_orphans(self, move_name: str, kube: Kube) -> list[dict[str, Any]]:
-        move = next(m for m in self.plan.moves if m.name == move_name)
-        found = []
-        for orphan in move.orphans:
-            entry = {k: orphan[k] for k in ("subject", "kind", "namespace", "name", "origin", "cleanup", "fate")}
-            api_version = orphan["api_version"] or ("v1" if not orphan["group"] else "")
-            try:
-                obj = kube.find(api_version, plural(orphan["kind"]), orphan["name"], orphan["namespace"] or None)
-                entry["exists"] = obj is not None
-            except HarnessError as exc:
-                entry["exists"], entry["error"] = None, exc.line()
-            found.append(entry)
-        return found
+        return lookup_orphans(next(m for m in self.plan.moves if m.name == move_name), kube)
+
+
+def lookup_orphans(move: Move, kube: Kube) -> list[dict[str, Any]]:
+    """GET every object the static prediction says the move leaves behind: `exists` true/false (None + error
+    when the lookup itself failed)."""
+    found = []
+    for orphan in move.orphans:
+        entry = {k: orphan[k] for k in ("subject", "kind", "namespace", "name", "origin", "cleanup", "fate")}
+        api_version = orphan["api_version"] or ("v1" if not orphan["group"] else "")
+        try:
+            obj = kube.find(api_version, plural(orphan["kind"]), orphan["name"], orphan["namespace"] or None)
+            entry["exists"] = obj is not None
+        except HarnessError as exc:
+            entry["exists"], entry["error"] = None, exc.line()
+        found.append(entry)
+    return found
 
 
 def _failed_task_message(run: dict[str, Any]) -> str:

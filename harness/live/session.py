@@ -24,6 +24,7 @@ import yaml
 
 from harness.boundary.proc import Runner
 from harness.cluster.base import ClusterHandle, ClusterProvider, new_run_id
+from harness.cluster.controlplane import ControlPlaneProvider
 from harness.cluster.existing import ExistingProvider
 from harness.cluster.kind import KindProvider
 from harness.cluster.ledger import Claim, Ledger
@@ -31,7 +32,7 @@ from harness.cluster.prerequisites import offline_prerequisites, tree_files
 from harness.errors import HarnessError
 from harness.live.install import INSTALL_PHASES, Installer
 from harness.models import Mode, Scenario, Variant
-from harness.plan.build import PairInput, PairPlan, Plan, PlanOptions, build_plan
+from harness.plan.build import NO_KUBELET, PairInput, PairPlan, Plan, PlanOptions, build_plan
 from harness.rbac.live import Check
 from harness.selection import Selection
 
@@ -104,11 +105,15 @@ class LiveOptions:
     cluster_wait: float = 3 * 3600  # how long to wait for a --max-clusters slot or another worker's create
     poll_interval: float | None = None  # None: the plan's intervals (harness.live.install.Installer); tests shorten them
     state_dir: str | None = None  # where the cluster ledger lives (None: the cache dir); the CLI reads KFPC_STATE_DIR
+    # the caller's environment (the library never reads it): --provider controlplane finds its binaries
+    # (KFPC_CONTROLPLANE_BIN_DIR, KUBEBUILDER_ASSETS, the build cache) and state dir through it
+    env: dict[str, str] = field(default_factory=dict)
 
     def plan_options(self, existing: ClusterHandle | None) -> PlanOptions:
         return PlanOptions(run_id=self.run_id or new_run_id(), provider=self.provider, keep=self.keep,
                            reuse=self.reuse, max_clusters=self.max_clusters, images=self.images,
-                           driver_images=self.driver_images, existing=existing, local_tag=self.local_tag)
+                           driver_images=self.driver_images, existing=existing, local_tag=self.local_tag,
+                           env=self.env)
 
 
 def existing_handle(options: LiveOptions) -> tuple[ExistingProvider | None, ClusterHandle | None]:
@@ -166,12 +171,13 @@ def ledger_dir(cache_dir: Path, explicit: Path | str | None = None) -> Path:
 class PairResult:
     pair: str
     cluster: str
-    status: str = "pending"  # ok | failed | interrupted
+    status: str = "pending"  # ok | installed (control plane: install only) | failed | interrupted
     error: str = ""
     bundles: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     kept: bool = False
     reused: bool = False
+    not_verified: list[str] = field(default_factory=list)  # e.g. a control plane's neutralised webhooks
 
 
 class LiveSession:
@@ -187,7 +193,9 @@ class LiveSession:
         # every child's pid goes into the ledger, so `clusters prune` can end it after a SIGKILL
         self.runner.on_spawn, self.runner.on_exit = self.ledger.record_process, self.ledger.forget_process
         if options.provider == "kind":
-            self.provider: ClusterProvider | None = KindProvider(self.settings, self.runner)
+            self.provider: ClusterProvider | ControlPlaneProvider | None = KindProvider(self.settings, self.runner)
+        elif options.provider == "controlplane":
+            self.provider = ControlPlaneProvider(env=options.env, progress=progress)
         else:
             self.provider, _ = existing_handle(options)
         self.installer = Installer(self.runner, self.out_dir, progress, poll_interval=options.poll_interval,
@@ -221,13 +229,56 @@ class LiveSession:
                                                                str(self.out_dir / path), handle.context)
 
     def _create_and_install(self, pair: PairPlan) -> ClusterHandle:
-        self.installer.run_steps(pair.phase_steps("cluster"))
+        if isinstance(self.provider, ControlPlaneProvider):
+            self.provider.create(pair.cluster.name, self.settings.timeout("create-cluster"))
+        else:
+            self.installer.run_steps(pair.phase_steps("cluster"))
         self.install(pair)
         return self._absolute(pair.cluster)
 
     def install(self, pair: PairPlan) -> None:
-        self.installer.run_steps(pair.phase_steps(*INSTALL_PHASES))
+        if isinstance(self.provider, ControlPlaneProvider):
+            self._install_on_controlplane(pair)
+        else:
+            self.installer.run_steps(pair.phase_steps(*INSTALL_PHASES))
         self.ledger.record_install(pair.cluster.name, pair.install_digest)
+
+    def _install_on_controlplane(self, pair: PairPlan) -> None:
+        """The same planned steps through `install_on_controlplane` (offline mirror for online URLs, webhooks
+        neutralised); its report goes to <out>/controlplane/<pair>.json, written even when a step fails."""
+        from harness.live.controlplane_install import InstallReport, install_on_controlplane
+
+        mirror = self.selection.renderer.mirror
+        if mirror is None:
+            raise HarnessError("--provider controlplane needs the offline mirror of remote bases (it has no "
+                               "internet path for Istio, cert-manager or the Profile controller)",
+                               "pass --remote-bases DIR (env KFPC_REMOTE_BASES)")
+        path = self.out_dir / "controlplane" / f"{pair.key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        report = InstallReport()
+        try:
+            report = install_on_controlplane(pair, self.installer, mirror)
+        except FileNotFoundError as exc:  # a URL the mirror does not hold
+            raise HarnessError(f"[{pair.key}] {exc}", "add it to the --remote-bases mirror") from None
+        finally:
+            data = report.to_dict() | {"pair": pair.key, "cluster": pair.cluster.name,
+                                       "complete": bool(report.seconds)}
+            path.write_text(json.dumps(data, indent=2) + "\n")
+        self.progress(f"[{pair.key}] install on the control plane: {len(report.applied)} apply step(s) accepted in "
+                      f"{report.seconds:.0f}s; {len(report.not_verified)} item(s) not verified -> {path}")
+        for item in report.not_verified:
+            self.progress(f"[{pair.key}] not verified: {item}")
+
+    def skip_scenarios(self, key: str, scenarios: list[Scenario], result: PairResult) -> None:
+        """A control plane runs no container: every scenario is not verified (never passed), and so are the
+        report's items (neutralised webhooks, conditions that need a workload)."""
+        for scenario in scenarios:
+            result.skipped[scenario.name] = NO_KUBELET
+        report = self.out_dir / "controlplane" / f"{key}.json"
+        if report.is_file():
+            result.not_verified = list(json.loads(report.read_text()).get("not_verified", []))
+        if scenarios:
+            self.progress(f"[{key}] {len(scenarios)} scenario(s) {NO_KUBELET}")
 
     @contextlib.contextmanager
     def cluster(self, key: str, result: PairResult | None = None) -> Iterator[ClusterHandle]:
@@ -345,9 +396,13 @@ class LiveSession:
                 results.append(result)
                 try:
                     with self.cluster(pair.key, result) as handle:
-                        self.run_scenarios(pair.key, handle, scenarios, result)
+                        if isinstance(self.provider, ControlPlaneProvider):
+                            self.skip_scenarios(pair.key, scenarios, result)
+                        else:
+                            self.run_scenarios(pair.key, handle, scenarios, result)
                     if result.status == "pending":
-                        result.status = "ok"
+                        # a control plane verified the install only: said apart from a pair whose scenarios ran
+                        result.status = "installed" if isinstance(self.provider, ControlPlaneProvider) else "ok"
                 except HarnessError as exc:
                     result.status, result.error = "failed", exc.line()
                     self.progress(f"[{pair.key}] failed: {exc.line()}")

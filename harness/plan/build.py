@@ -25,6 +25,7 @@ import yaml
 
 from harness import DATA_DIR
 from harness.cluster.base import ClusterHandle, cluster_labels, cluster_name
+from harness.cluster.controlplane import K8S_VERSION, ControlPlaneProvider
 from harness.cluster.images import override_images, referenced_images
 from harness.cluster.kind import KindProvider, kind_config
 from harness.cluster.prerequisites import Fetched
@@ -50,8 +51,9 @@ _TEMPLATES = DATA_DIR
 @dataclass(frozen=True)
 class PlanStep:
     """One thing the live tier does. `action` says how `harness.live.install` runs it:
-    command/apply/wait: run argv; condition: a named poll in `harness.live.wait`; access/scenario/skip/note:
-    carried out by `harness.live.session` (or only informative); cleanup: argv run per the keep policy."""
+    command/apply/wait: run argv; condition: a named poll in `harness.live.wait`; access/scenario/skip/note/
+    controlplane (start a local control plane): carried out by `harness.live.session` (or only informative);
+    cleanup: argv run per the keep policy."""
 
     pair: str
     cluster: str
@@ -96,7 +98,7 @@ class PairInput:
 @dataclass(frozen=True)
 class PlanOptions:
     run_id: str
-    provider: str = "kind"  # kind | existing
+    provider: str = "kind"  # kind | existing | controlplane
     keep: str = "never"
     reuse: bool = False
     max_clusters: int = 2
@@ -107,6 +109,9 @@ class PlanOptions:
     # its images to `kind-registry:5000/<app>:latest`, and every cluster on a host shares one registry, so
     # without a per-variant tag two variants would silently run one build. "latest" opts out.
     local_tag: str = ""
+    # provider=controlplane: the caller's environment, where the control plane's state (and so its admin
+    # kubeconfig) lives (harness.cluster.controlplane.state_root); the library never reads os.environ
+    env: dict[str, str] = field(default_factory=dict)
 
 
 DEFAULT_LOCAL_TAG = "{variant}"
@@ -374,6 +379,8 @@ PREREQUISITES: dict[str, Callable[[_PairBuilder, PairInput], None]] = {
     "profile-controller": _profile_controller,
 }
 POST_INSTALL = {"test-profile"}  # prerequisites that run after KFP is ready
+# Scenarios need pods that run containers; a control plane has no kubelet (kwok only fakes pod status).
+NO_KUBELET = "not verified: no kubelet on a control-plane cluster"
 
 
 def driver_repositories(variant: Variant, settings: LiveSettings) -> dict[str, str]:
@@ -461,6 +468,10 @@ def build_plan(*, config: Config, pairs: list[PairInput], scenarios: list[Scenar
         raise HarnessError(f"--keep-clusters {options.keep!r} is not valid", f"choose {', '.join(KEEP_CHOICES)}")
     if options.max_clusters < 1:
         raise HarnessError(f"--max-clusters {options.max_clusters} must be at least 1", "pass --max-clusters 1..3")
+    if options.provider == "controlplane" and (options.keep != "never" or options.reuse):
+        # its processes die with the harness (PR_SET_PDEATHSIG, harness.cluster.controlplane): nothing to keep
+        raise HarnessError("--provider controlplane cannot keep or reuse clusters (its processes end with the run)",
+                           "drop --keep-clusters/--reuse-clusters")
     if options.provider == "existing" and options.existing is None:
         raise HarnessError("--provider existing needs a kubeconfig", "pass --kubeconfig PATH [--context NAME]")
     settings = config.live
@@ -558,6 +569,8 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
     if options.provider == "kind":
         name = cluster_name(options.run_id, variant.name, mode.name)
         handle = kind.handle(name, f"clusters/{name}/kubeconfig")
+    elif options.provider == "controlplane":
+        handle = ControlPlaneProvider(env=options.env).handle(cluster_name(options.run_id, variant.name, mode.name))
     else:
         assert options.existing is not None
         handle = options.existing
@@ -600,6 +613,12 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
                   timeout=settings.timeout("images"))
             b.add("images", "command", f"load {image} onto the node", argv=kind.load_argv(handle.name, image),
                   timeout=settings.timeout("images"))
+    elif options.provider == "controlplane":
+        # Started by harness.live.session through ControlPlaneProvider.create (processes, not a command); no
+        # container runs, so no image is built, pushed or loaded: images are only names to the apiserver.
+        b.add("cluster", "controlplane", f"start a local control plane {handle.name} (etcd, kube-apiserver, "
+              "kube-controller-manager, kube-scheduler, kwok node; no kubelet, no container runs)",
+              timeout=settings.timeout("create-cluster"))
     else:
         argv = [*handle.kubectl(), "version", "-o", "json", "--request-timeout=60s"]
         b.add("cluster", "command", f"check context {handle.context} answers (existing cluster: never created "
@@ -644,9 +663,12 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
                                  + "".join(files[s.manifest] for s in b.steps if s.manifest in files))
 
     # -- access, scenarios, cleanup ---------------------------------------------------------------------------
-    b.add("access", "access", _access_description(mode, overlay, settings))
+    if options.provider == "controlplane":
+        b.add("access", "skip", f"no KFP API access ({_access_description(mode, overlay, settings)}): {NO_KUBELET}")
+    else:
+        b.add("access", "access", _access_description(mode, overlay, settings))
     for scenario in scenarios:
-        reason = scenario.skip_reason(variant.name, mode.name)
+        reason = NO_KUBELET if options.provider == "controlplane" else scenario.skip_reason(variant.name, mode.name)
         if reason:
             b.add("scenario", "skip", f"skip {scenario.name}: {reason}")
             continue
@@ -659,6 +681,9 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
                 "always": "keep (record in the ledger)"}[options.keep]
         b.add("cleanup", "cleanup", f"on failure: kind export logs to diagnostics/{key}/kind-logs; then {keep}",
               argv=kind.delete_argv(handle.name), timeout=settings.timeout("delete-cluster"))
+    elif options.provider == "controlplane":
+        b.add("cleanup", "note", "on any exit (error, Ctrl-C, SIGTERM): stop the control plane's processes and "
+              "remove its state; the install report goes to controlplane/" + f"{key}.json")
     else:
         b.add("cleanup", "note", "existing cluster: nothing is deleted")
     source = {"commit": pair.source.commit, "ref": pair.source.ref, "repository": pair.source.repository}
@@ -690,7 +715,9 @@ def plan_text(plan: Plan) -> str:
     o = plan.options
     lines = [f"kfp-conformance run plan {plan.run_id}: provider {o['provider']}, keep clusters {o['keep_clusters']}, "
              f"reuse {str(o['reuse_clusters']).lower()}, max clusters {o['max_clusters']}",
-             f"kind {o['kind_version']}, node image {o['node_image']}" + (f", registry {o['registry']}" if o["registry"] else ""),
+             (f"control plane {K8S_VERSION} as local processes (binaries from scripts/controlplane-build.sh; no "
+              "Docker, no kind, no registry)" if o["provider"] == "controlplane" else
+              f"kind {o['kind_version']}, node image {o['node_image']}" + (f", registry {o['registry']}" if o["registry"] else "")),
              f"scenarios: {', '.join(o['scenarios']) or '(none)'}", ""]
     if plan.preflight:
         lines.append("preflight (before any cluster exists):")
