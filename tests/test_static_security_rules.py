@@ -47,3 +47,25 @@ def test_credential_keys_exclude_references_and_secret_values_are_masked() -> No
     env = mask_field("Deployment", ["spec", "env"], [{"name": "DB_PASSWORD", "value": "hunter2!"},
                                                      {"name": "MODE", "value": "fast"}])
     assert env[0]["value"].startswith("<value changed:") and env[1]["value"] == "fast"
+
+
+def test_builtin_edit_role_from_the_real_apiserver_dump_grants_what_kubernetes_grants() -> None:
+    """A RoleBinding to the built-in `edit` ClusterRole (not in any render) is evaluated with the rules a real
+    kube-apiserver v1.34.0 creates (harness/data/builtin-clusterroles-v1.34.0.yaml, dumped from the control
+    plane built for the install tier): it reads Secrets and writes Deployments, and never escalates RBAC."""
+    from harness.rbac.evaluator import builtin_cluster_roles, index_manifests, predict_access
+    from harness.rbac.live import Check
+
+    builtins = builtin_cluster_roles()
+    assert builtins.version == "v1.34.0"
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "driver-edit", "namespace": "kubeflow"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+               "subjects": [{"kind": "ServiceAccount", "name": "ml-pipeline-driver", "namespace": "kubeflow"}]}
+    index = index_manifests([binding])
+    who = "kubeflow/ml-pipeline-driver"
+    asks = [Check(who, "get", "secrets", "", "", "kubeflow", "any"),
+            Check(who, "create", "deployments", "apps", "", "kubeflow", ""),
+            Check(who, "create", "rolebindings", "rbac.authorization.k8s.io", "", "kubeflow", ""),
+            Check(who, "get", "secrets", "", "", "other-namespace", "any")]
+    assert [a["allowed"] for a in predict_access(index, asks)] == [True, True, False, False]
