@@ -88,19 +88,31 @@ def test_aggregation_unions_roles_matching_labels_and_expressions_and_replaces_o
     assert "ClusterRoleBinding b -> ClusterRole agg (aggregated from ClusterRole gold)" in origins
 
 
+AGGREGATING = [
+    role("outer", [], selectors=[{"matchLabels": {"level": "inner"}}]),
+    role("inner", [], labels={"level": "inner"},
+         selectors=[{"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}]),
+    role("dev", [rule(["get"], ["pods"])], labels={"env": "dev"}),
+    role("nolabel", [rule(["get"], ["services"])]),
+    role("prod", [rule(["get"], ["secrets"])], labels={"env": "prod"}),
+    binding("b", "ClusterRole", "outer", [sa_subject()]),
+]
+
+
 def test_aggregation_notin_matches_missing_label_and_nested_aggregation_reaches_fixed_point():
-    index = rbac.index_manifests([
-        role("outer", [], selectors=[{"matchLabels": {"level": "inner"}}]),
-        role("inner", [], labels={"level": "inner"},
-             selectors=[{"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["prod"]}]}]),
-        role("dev", [rule(["get"], ["pods"])], labels={"env": "dev"}),
-        role("nolabel", [rule(["get"], ["services"])]),
-        role("prod", [rule(["get"], ["secrets"])], labels={"env": "prod"}),
-        binding("b", "ClusterRole", "outer", [sa_subject()]),
-    ])
+    index = rbac.index_manifests(AGGREGATING, builtins=rbac.BuiltinRoles("", ""))  # the render's roles alone
     assert rbac.can(index, SA, "get", "pods", "ns1")
     assert rbac.can(index, SA, "get", "services", "ns1")  # NotIn matches a role without the label
     assert not rbac.can(index, SA, "get", "secrets", "ns1")
+
+
+def test_aggregation_notin_also_gathers_the_clusters_built_in_roles():
+    """On a real cluster the same selector also matches every built-in ClusterRole without an `env` label
+    (`admin`, `edit`, `cluster-admin`...): the aggregation controller sees all ClusterRoles. With the real
+    apiserver's roles loaded (the default), the evaluator says so."""
+    index = rbac.index_manifests(AGGREGATING)
+    assert rbac.builtin_cluster_roles().version
+    assert rbac.can(index, SA, "get", "secrets", "ns1")
 
 
 def test_aggregation_with_invalid_operator_is_reported_and_matches_nothing():
