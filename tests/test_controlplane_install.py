@@ -30,8 +30,8 @@ MODES = ("standalone", "multi-user", "tls")
 DRIVER_IMAGES = {v: f"kind-registry:5000/driver:{v}" for v in VARIANTS}
 
 
-@pytest.fixture(scope="session")
-def controlplane_provider(tmp_path_factory) -> ControlPlaneProvider:
+def require_binaries() -> None:
+    """The real binaries, or a failure naming the fix (never a skip: .ci/run builds them first)."""
     try:
         binaries = find_binaries(dict(os.environ))
     except MissingBinaryError as exc:
@@ -39,6 +39,11 @@ def controlplane_provider(tmp_path_factory) -> ControlPlaneProvider:
     missing = [b for b in ("kube-controller-manager", "kube-scheduler", "kwok") if b not in binaries]
     if missing:
         pytest.fail(f"control-plane binaries missing: {', '.join(missing)} (run `bash scripts/controlplane-build.sh`)")
+
+
+@pytest.fixture(scope="session")
+def controlplane_provider(tmp_path_factory) -> ControlPlaneProvider:
+    require_binaries()
     env = dict(os.environ, KFPC_CONTROLPLANE_STATE=str(tmp_path_factory.mktemp("controlplane-state")))
     return ControlPlaneProvider(env=env)
 

@@ -16,11 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from harness.cluster.controlplane import ControlPlaneProvider, find_binaries
-from harness.errors import MissingBinaryError
+from harness.cluster.controlplane import ControlPlaneProvider
 from harness.plan.build import NO_KUBELET
+from tests.test_controlplane_install import require_binaries
 
 REPO = Path(__file__).resolve().parent.parent
 PAIR = "central-driver.standalone"
@@ -54,18 +52,10 @@ def _ours(state: Path) -> list[str]:
     return found
 
 
-def _require_binaries() -> None:
-    try:
-        binaries = find_binaries(dict(os.environ))
-    except MissingBinaryError as exc:
-        pytest.fail(exc.line())
-    missing = [b for b in ("kube-controller-manager", "kube-scheduler", "kwok") if b not in binaries]
-    if missing:
-        pytest.fail(f"control-plane binaries missing: {', '.join(missing)} (run `bash scripts/controlplane-build.sh`)")
 
 
 def test_controlplane_run_real_apiserver_installs_reports_and_leaves_nothing(tmp_path, kfp_trees, remote_bases):
-    _require_binaries()
+    require_binaries()
     env = _env(tmp_path, kfp_trees, remote_bases)
     out = tmp_path / "out"
     result = _cli([*ARGS, "--live-only", "--out", str(out), "--run-id", "cpw"], env)
@@ -91,7 +81,7 @@ def test_controlplane_run_real_apiserver_installs_reports_and_leaves_nothing(tmp
 def test_controlplane_run_real_apiserver_sigterm_stops_everything(tmp_path, kfp_trees, remote_bases):
     """SIGTERM once every component runs (start-up or install): the control plane is stopped and its state
     removed, exit 130."""
-    _require_binaries()
+    require_binaries()
     env = _env(tmp_path, kfp_trees, remote_bases)
     state = tmp_path / "cp-state"
     process = subprocess.Popen([sys.executable, "-m", "harness.cli", *ARGS, "--live-only", "--out",

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from harness.manifests.labels import labels_match, selector_matches
+from harness.manifests.workloads import POD_SPEC_PATHS, containers, pod_spec
 from harness.models import Finding, Mode, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
 from harness.static.inventory import describe, subject_of
@@ -26,17 +27,6 @@ Manifest = dict[str, Any]
 # ---------------------------------------------------------------------------------------------------
 
 # Where workloads keep their pod template (kind -> path of keys to the PodSpec).
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 # Tags that mean "someone must replace this before it works" (case-insensitive).
 PLACEHOLDER_TAGS = frozenset({
@@ -98,13 +88,6 @@ def _walk_container(container: dict[str, Any], subject: str, prefix: str) -> Ite
             yield ImageReference(value, subject, f"{prefix}.args[{flag}]", embedded=True)
 
 
-def _pod_spec(obj: Manifest) -> dict[str, Any] | None:
-    node: Any = obj
-    for key in POD_SPEC_PATHS.get(obj.get("kind", ""), ("-",)):
-        node = node.get(key) if isinstance(node, dict) else None
-    return node if isinstance(node, dict) else None
-
-
 def _embedded_images(value: Any, subject: str, prefix: str) -> Iterator[ImageReference]:
     """`image:` keys, and keys ending in image, anywhere in a parsed YAML/JSON document."""
     if isinstance(value, dict):
@@ -125,13 +108,8 @@ def collect_images(manifests: Iterable[Manifest]) -> list[ImageReference]:
     found: list[ImageReference] = []
     for obj in manifests:
         subject = describe(resource_key(obj))
-        spec = _pod_spec(obj)
-        if spec is not None:
-            base = ".".join(POD_SPEC_PATHS[obj["kind"]])
-            for list_name in CONTAINER_LISTS:
-                for container in spec.get(list_name) or []:
-                    if isinstance(container, dict):
-                        found += _walk_container(container, subject, f"{base}.{list_name}[{container.get('name')}]")
+        for container, path in containers(obj):
+            found += _walk_container(container, subject, path)
         if obj.get("kind") == "ConfigMap":
             for key, text in (obj.get("data") or {}).items():
                 if not isinstance(text, str):
@@ -274,7 +252,7 @@ def _pod_driver(manifests: list[Manifest], carriers: list[Carrier], cas: list[Ca
     names = {s.name for s in cas if s.namespace == mode.user_namespace}
     for carrier in carriers:
         for obj in _find(manifests, carrier):
-            spec = _pod_spec(obj) or {}
+            spec = pod_spec(obj) or {}
             for container in spec.get("containers") or []:
                 env = {e.get("name"): e for e in container.get("env") or [] if isinstance(e, dict)}
                 path = f"{describe(resource_key(obj))} spec.template.spec.containers[{container.get('name')}]"
@@ -336,7 +314,7 @@ def _service_driver(manifests: list[Manifest], carriers: list[Carrier], cas: lis
     for obj in deployments:
         key = resource_key(obj)
         names = {s.name for s in cas if s.namespace == key[2]}
-        spec = _pod_spec(obj) or {}
+        spec = pod_spec(obj) or {}
         ca_volumes = set()
         for volume in spec.get("volumes") or []:
             secrets = [(volume.get("secret") or {}).get("secretName")]

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.manifests.labels import labels_match
+from harness.manifests.workloads import POD_SPEC_PATHS, pod_spec
 from harness.models import Finding, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
-from harness.static.crosscheck import POD_SPEC_PATHS, Carrier, _pod_spec, parse_carrier
+from harness.static.crosscheck import Carrier, parse_carrier
 from harness.static.inventory import describe
 
 Manifest = dict[str, Any]
@@ -52,7 +53,7 @@ def _workloads(manifests: Iterable[Manifest]) -> list[tuple[str, str, dict[str, 
     """(subject, namespace, pod labels, roles) for each workload with a pod template."""
     out = []
     for obj in manifests:
-        spec = _pod_spec(obj)
+        spec = pod_spec(obj)
         if spec is None:
             continue
         path = POD_SPEC_PATHS[obj["kind"]]

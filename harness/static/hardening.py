@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from harness.manifests.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, pod_spec
 from harness.models import Finding, Severity
 from harness.render.kustomize import resource_key
-from harness.static.crosscheck import CONTAINER_LISTS, POD_SPEC_PATHS, _pod_spec
 from harness.static.inventory import describe
 
 Manifest = dict[str, Any]
@@ -283,7 +283,7 @@ RULES: tuple[Rule, ...] = (
 
 
 def _pod_of(obj: Manifest) -> _Pod | None:
-    spec = _pod_spec(obj)
+    spec = pod_spec(obj)
     if spec is None:
         return None
     path = POD_SPEC_PATHS[obj["kind"]]

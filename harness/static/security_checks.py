@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from harness.boundary.redact import fingerprint
+from harness.manifests.workloads import containers
 from harness.models import Finding, Mode, Severity
 from harness.render.kustomize import resource_key
 from harness.static.credentials import is_credential_key, is_literal, shapes_in
-from harness.static.crosscheck import CONTAINER_LISTS, POD_SPEC_PATHS, _pod_spec
 from harness.static.exposure import exposure_findings
 from harness.static.hardening import hardening_findings, postures
 from harness.static.install_checks import _overlays, _tag, _variants
@@ -100,21 +100,14 @@ def literal_credentials(manifests: Iterable[Manifest]) -> list[LiteralCredential
     found: list[LiteralCredential] = []
     for obj in manifests:
         subject = describe(resource_key(obj))
-        spec = _pod_spec(obj)
-        if spec is not None:
-            base = ".".join(POD_SPEC_PATHS[obj["kind"]])
-            for list_name in CONTAINER_LISTS:
-                for c in spec.get(list_name) or []:
-                    if not isinstance(c, dict):
-                        continue
-                    prefix = f"{base}.{list_name}[{c.get('name')}]"
-                    for env in c.get("env") or []:
-                        if isinstance(env, dict) and "value" in env:
-                            where = f"{prefix}.env[{env.get('name')}].value"
-                            found += _keyed(subject, where, str(env.get("name")), env["value"])
-                            found += _shaped(subject, where, env["value"])
-                    for field in ("command", "args"):
-                        found += _in_args(subject, f"{prefix}.{field}", list(c.get(field) or []))
+        for c, prefix in containers(obj):
+            for env in c.get("env") or []:
+                if isinstance(env, dict) and "value" in env:
+                    where = f"{prefix}.env[{env.get('name')}].value"
+                    found += _keyed(subject, where, str(env.get("name")), env["value"])
+                    found += _shaped(subject, where, env["value"])
+            for field in ("command", "args"):
+                found += _in_args(subject, f"{prefix}.{field}", list(c.get(field) or []))
         if obj.get("kind") == "ConfigMap":
             for key, text in (obj.get("data") or {}).items():
                 where = f'data["{key}"]'
