@@ -43,6 +43,13 @@ class Installer:
     diagnostics_timeout: int = 60
     secrets: list[str] = field(default_factory=list)
     clusters: dict[str, ClusterHandle] = field(default_factory=dict)  # by name: kubectl for steps without argv
+    # where commands run and the plan's files (with their Secret values) and kubeconfigs live: a private
+    # directory outside the out dir, so nothing a CI job uploads holds a credential; None: the out dir
+    work_dir: Path | None = None
+
+    @property
+    def cwd(self) -> Path:
+        return self.work_dir or self.out_dir
 
     def run_steps(self, steps: Iterable[PlanStep]) -> None:
         for number, step in enumerate(steps, 1):
@@ -56,13 +63,13 @@ class Installer:
         if step.action == "condition":
             self._condition(step, number)
             return
-        if step.skip_if and self.runner.run(list(step.skip_if), timeout=120, cwd=self.out_dir,
+        if step.skip_if and self.runner.run(list(step.skip_if), timeout=120, cwd=self.cwd,
                                             check=False).returncode == 0:
             self.progress("  already done; skipped")  # e.g. an image built earlier exists locally
             return
         for attempt in range(1, max(step.attempts, 1) + 1):
             try:
-                result = self.runner.run(list(step.argv), timeout=step.timeout + SLACK, cwd=self.out_dir,
+                result = self.runner.run(list(step.argv), timeout=step.timeout + SLACK, cwd=self.cwd,
                                          check=False)
             except CommandTimeoutError as exc:
                 if step.action == "wait":
@@ -148,7 +155,7 @@ class Installer:
         written: dict[str, str] = {}
         for filename, argv in commands.items():
             try:
-                result = self.runner.run(argv, timeout=self.diagnostics_timeout, cwd=self.out_dir, check=False)
+                result = self.runner.run(argv, timeout=self.diagnostics_timeout, cwd=self.cwd, check=False)
                 text = result.stdout + (f"\n# stderr:\n{result.stderr}" if result.stderr.strip() else "")
             except (CommandFailedError, CommandTimeoutError) as exc:
                 text = f"# collector failed: {exc.line()}\n"

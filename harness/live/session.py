@@ -35,6 +35,7 @@ from harness.models import Mode, Scenario, Variant
 from harness.plan.build import NO_KUBELET, PairInput, PairPlan, Plan, PlanOptions, build_plan
 from harness.rbac.live import Check
 from harness.selection import Selection
+from harness.static.credentials import reviewer_copy
 
 
 class Terminated(KeyboardInterrupt):
@@ -151,15 +152,29 @@ def make_plan(selection: Selection, scenarios: list[Scenario], options: LiveOpti
                       options=options.plan_options(existing))
 
 
-def write_plan(plan: Plan, out_dir: Path) -> None:
-    """Materialise the plan's files (kind configs, patched renders) and plan.json/plan.txt in the out dir."""
+def write_plan(plan: Plan, out_dir: Path, work_dir: Path | None = None) -> None:
+    """The plan's files (kind configs, patched renders), plan.json and plan.txt in the out dir for reviewers,
+    with every Secret value and literal credential replaced by its fingerprint; with `work_dir`, the files as
+    they are applied go there (a private directory the commands run in, never uploaded)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for relative, text in plan.files.items():
         path = out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(reviewer_copy(text) if relative.endswith((".yaml", ".yml")) else text)
+        if work_dir is not None:
+            private = work_dir / relative
+            private.parent.mkdir(parents=True, exist_ok=True)
+            private.write_text(text)
     (out_dir / "plan.json").write_text(plan.to_json())
     (out_dir / "plan.txt").write_text(plan.to_text())
+
+
+def private_work_dir(cache_dir: Path, run_id: str) -> Path:
+    """`<cache>/runs/<run-id>`, readable by this user only: applied manifests and cluster kubeconfigs."""
+    path = Path(cache_dir).resolve() / "runs" / run_id
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+    return path
 
 
 def ledger_dir(cache_dir: Path, explicit: Path | str | None = None) -> Path:
@@ -198,12 +213,13 @@ class LiveSession:
             self.provider = ControlPlaneProvider(env=options.env, progress=progress)
         else:
             self.provider, _ = existing_handle(options)
+        self.work_dir = private_work_dir(selection.cache_dir, plan.run_id)
         self.installer = Installer(self.runner, self.out_dir, progress, poll_interval=options.poll_interval,
-                                   clusters={p.cluster.name: p.cluster for p in plan.pairs})
+                                   clusters={p.cluster.name: p.cluster for p in plan.pairs}, work_dir=self.work_dir)
         self.pairs = {p.key: p for p in plan.pairs}
 
     def prepare(self) -> None:
-        write_plan(self.plan, self.out_dir)
+        write_plan(self.plan, self.out_dir, self.work_dir)
         self.installer.run_steps(self.plan.preflight)
 
     def static_access(self, pair: PairPlan, variant: Variant, mode: Mode, checks: list[Check]) -> dict[Check, bool]:
@@ -226,7 +242,7 @@ class LiveSession:
     def _absolute(self, handle: ClusterHandle) -> ClusterHandle:
         path = Path(handle.kubeconfig)
         return handle if path.is_absolute() else ClusterHandle(handle.name, handle.provider,
-                                                               str(self.out_dir / path), handle.context)
+                                                               str(self.work_dir / path), handle.context)
 
     def _create_and_install(self, pair: PairPlan) -> ClusterHandle:
         if isinstance(self.provider, ControlPlaneProvider):

@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import yaml
+
 from harness.boundary.redact import SECRET_PATTERNS, fingerprint
 
 # Key names that hold a credential (case-insensitive, `-`/`.` treated as `_`).
@@ -125,3 +127,20 @@ def mask_field(kind: str, path: Sequence[Any], value: Any) -> Any:
             hint = part
             break
     return mask_credentials(value, hint)
+
+
+def reviewer_copy(text: str) -> str:
+    """A manifest file as a reviewer may see it: every Secret's `data`/`stringData` value and every literal
+    credential elsewhere replaced by its fingerprint; a file with nothing to mask comes back unchanged."""
+    try:
+        docs = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError:
+        return mask_credentials(text)
+    masked_docs = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "Secret":
+            doc = {k: mask_secret_data(v) if k in ("data", "stringData") else v for k, v in doc.items()}
+        masked_docs.append(mask_credentials(doc) if isinstance(doc, dict | list) else doc)
+    if masked_docs == docs:
+        return text
+    return yaml.safe_dump_all(masked_docs, sort_keys=False, width=120)
