@@ -118,14 +118,29 @@ def parse_images(values: list[str], variants: list[str]) -> dict[str, dict[str, 
 
 
 def parse_driver_images(values: list[str], variants: list[str]) -> dict[str, str]:
+    return _per_variant(values, variants, "--driver-image", "VARIANT=REF",
+                        "e.g. --driver-image sidecar-plugin=kind-registry:5000/driver:ci")
+
+
+def parse_base_args(values: list[str], variants: list[str]) -> dict[str, str]:
+    """`NAME=SOURCE` per --base; NAME must be a selected variant (or instance), once."""
+    return _per_variant(values, variants, "--base", "NAME=SOURCE",
+                        "e.g. --base central-driver=../shared/kfp-bases/central-driver or "
+                        "--base central-driver=merge-base:upstream/master", once=True)
+
+
+def _per_variant(values: list[str], variants: list[str], flag: str, form: str, example: str, *,
+                 once: bool = False) -> dict[str, str]:
+    """`VARIANT=VALUE` options: each names a selected variant; with `once`, at most one value per variant."""
     found: dict[str, str] = {}
     for value in values:
-        name, _, ref = value.partition("=")
-        if not name or not ref:
-            raise HarnessError(f"--driver-image {value!r} is not VARIANT=REF",
-                               "e.g. --driver-image sidecar-plugin=kind-registry:5000/driver:ci")
-        _known(name, variants, "--driver-image")
-        found[name] = ref
+        name, _, given = value.partition("=")
+        if not name or not given:
+            raise HarnessError(f"{flag} {value!r} is not {form}", example)
+        _known(name, variants, flag)
+        if once and name in found:
+            raise HarnessError(f"{flag} {name} given twice", f"pass one {flag} per variant")
+        found[name] = given
     return found
 
 
@@ -161,7 +176,7 @@ def add_base_args(parser: argparse.ArgumentParser) -> None:
 
 def resolve_bases(args: argparse.Namespace, selection: Selection) -> dict[str, Source] | None:
     """The base source of every selected variant when any --base is given (else None: no attribution)."""
-    from harness.static.drift import MERGE_BASE, merge_base_tree, parse_base_args
+    from harness.static.drift import MERGE_BASE, merge_base_tree
 
     if getattr(args, "hide_drift", False) and not args.base:
         raise HarnessError("--hide-drift needs --base", "pass --base NAME=SOURCE for the variants whose "

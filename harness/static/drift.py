@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.boundary.proc import Runner
-from harness.errors import CommandFailedError, CommandTimeoutError, HarnessError, SourceError
+from harness.errors import CommandFailedError, CommandTimeoutError, SourceError
 from harness.judge.decisions import cause_key, finding_detail
 from harness.models import Finding, Source
 
@@ -48,23 +48,6 @@ def attribute(findings: Iterable[Finding], base_findings: Iterable[Finding]) -> 
         origin = BRANCH if seen is None else DRIFT if finding.message in seen else BOTH
         attributed.append(dataclasses.replace(finding, origin=origin))
     return attributed
-
-
-def parse_base_args(values: list[str], variants: list[str]) -> dict[str, str]:
-    """`NAME=SOURCE` per --base; NAME must be a selected variant (or instance)."""
-    bases: dict[str, str] = {}
-    for value in values:
-        name, _, spec = value.partition("=")
-        if not name or not spec:
-            raise HarnessError(f"--base {value!r} is not NAME=SOURCE",
-                               "e.g. --base central-driver=../shared/kfp-bases/central-driver or "
-                               "--base central-driver=merge-base:upstream/master")
-        if name not in variants:
-            raise HarnessError(f"--base: variant {name!r} is not selected", f"use one of {', '.join(variants)}")
-        if name in bases:
-            raise HarnessError(f"--base {name} given twice", "pass one base per variant")
-        bases[name] = spec
-    return bases
 
 
 def merge_base_tree(source: Source, ref: str, cache_dir: Path, runner: Runner | None = None) -> Path:
