@@ -104,55 +104,12 @@ def kfpc_selection_for(config: pytest.Config) -> Any:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "compare_cell" in metafunc.fixturenames:
-        _generate_compare_cells(metafunc)
     if "static_case" in metafunc.fixturenames:
         _generate_static_cases(metafunc)
     if metafunc.definition.get_closest_marker("kfpc_live"):
         from pytest_kfp_conformance.generate import generate_live
 
         generate_live(metafunc, kfpc_selection_for(metafunc.config))
-
-
-COMPARISONS_KEY = pytest.StashKey[Any]()
-
-
-def kfpc_comparisons(config: pytest.Config) -> tuple[Any, list[Any]]:
-    """Bundles from --kfpc-bundles, compared once per session: (bundles, comparisons)."""
-    if COMPARISONS_KEY not in config.stash:
-        from harness.config import load_config
-        from harness.judge.compare import compare_all, driver_identities
-        from harness.judge.policy import load_policy
-        from harness.report.signoff import load_bundles, report_variants
-
-        problem = ""
-        try:
-            catalogue = load_config(config.getoption("--kfpc-config"))
-            bundles, _inputs = load_bundles(config.getoption("--kfpc-bundles"))
-            named = {b.variant for b in bundles}  # instances (central-driver:pr) as `report` sees them
-            catalogue = catalogue.with_instances(sorted(named))
-            variants = report_variants(catalogue, named)
-            baseline = catalogue.baseline if catalogue.baseline in variants else variants[0]
-            comparisons = compare_all(bundles, variants=variants, baseline=baseline,
-                                      policy=load_policy(config.getoption("--kfpc-policy")),
-                                      driver_identities=driver_identities(catalogue))
-        except HarnessError as exc:
-            problem = exc.line()
-        if problem:
-            pytest.fail(f"kfp-conformance: {problem}", pytrace=False)
-        config.stash[COMPARISONS_KEY] = (bundles, comparisons)
-    return config.stash[COMPARISONS_KEY]
-
-
-def _generate_compare_cells(metafunc: pytest.Metafunc) -> None:
-    """One test per (scenario, mode, variant) cell — ids `[scenario-variant-mode]`."""
-    if not metafunc.config.getoption("--kfpc-bundles"):
-        metafunc.parametrize("compare_cell", [pytest.param(None, marks=pytest.mark.skip(
-            reason="no evidence bundles given (pass --kfpc-bundles out/<run-id>): not verified"))], ids=["no-bundles"])
-        return
-    _bundles, comparisons = kfpc_comparisons(metafunc.config)
-    cells = [cell for comparison in comparisons for cell in comparison.cells]
-    metafunc.parametrize("compare_cell", cells, ids=[f"{c.scenario}-{c.variant}-{c.mode}" for c in cells])
 
 
 def _generate_static_cases(metafunc: pytest.Metafunc) -> None:

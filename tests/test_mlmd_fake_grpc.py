@@ -1,4 +1,4 @@
-"""harness/mlmd's reader against FakeMlmd (harness/testing/fakemlmd.py), a real gRPC server on 127.0.0.1.
+"""harness/boundary/mlmd's reader against FakeMlmd (harness/testing/fakemlmd.py), a real gRPC server on 127.0.0.1.
 
 The fake is filled the way KFP's backend/src/v2/metadata/client.go (81fc181b1) fills the real store; the
 fake's answers themselves are checked against the official store in tests/test_mlmd_wire.py.
@@ -6,22 +6,17 @@ fake's answers themselves are checked against the official store in tests/test_m
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from harness.boundary.mlmd import MlmdError, MlmdReader
 from harness.boundary.mlmd import messages as m
 from harness.errors import HarnessError
 from harness.testing.fakemlmd import FakeMlmd
+from tests.certs import kfp_api_tls_cert
 
 RUN = "8d2c9b0e-6b1a-4c55-9a4e-1f2e3d4c5b6a"
 
@@ -139,22 +134,7 @@ def test_mlmd_address_without_port_gives_one_clear_line() -> None:
 
 
 def _kfp_api_tls_cert(tmp_path: Path) -> tuple[bytes, bytes, Path]:
-    """Like Certificate kfp-api-tls-cert (manifests/kustomize/env/cert-manager/base-tls-certs): self-signed,
-    isCA, with localhost and 127.0.0.1 among its names, so a port-forward verifies."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kfp-api-tls-cert")])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-            .not_valid_after(now + timedelta(hours=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("metadata-grpc-service"), x509.DNSName("localhost"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .sign(key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem, pem = kfp_api_tls_cert("metadata-grpc-service")
     ca_file = tmp_path / "ca.crt"
     ca_file.write_bytes(pem)
     return key_pem, pem, ca_file

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import stat
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from harness.testing.fakeapi import FakeCluster
 from harness.testing.fakekubectl import recorded_calls
 from harness.testing.fakemlmd import FakeMlmd
 from harness.testing.fakerun import simulate
+from tests.certs import kfp_api_tls_cert
 from tests.fakeapi_session import fake_session, seed
 
 CONFIG = load_config()
@@ -153,30 +153,11 @@ def test_ca_secret_derived_from_real_tls_renders(tls_renders: dict) -> None:
 
 
 def _certificate(tmp_path: Path) -> tuple[Path, Path, bytes]:
-    """A self-signed CA-style certificate for localhost/127.0.0.1, like the KFP API Certificate's SANs."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kfp-api-tls-cert")])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-            .not_valid_after(now + timedelta(hours=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM)
+    """Files of a certificate like the KFP API Certificate's (tests/certs.py)."""
+    key_pem, pem = kfp_api_tls_cert()
     cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
     cert_file.write_bytes(pem)
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(key_pem)
     return cert_file, key_file, pem
 
 
