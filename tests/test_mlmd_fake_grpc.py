@@ -90,9 +90,12 @@ def test_mlmd_fake_grpc_unknown_run_is_empty_like_the_real_server() -> None:
 def test_mlmd_fake_grpc_ids_are_assigned_by_the_store_per_table() -> None:
     with FakeMlmd() as fake:
         ids = _kfp_run(fake)
+        next_ids = dict(fake._db.next_id)
     # separate AUTO_INCREMENT sequences that do not start at 1 (earlier runs used the same store)
     execution_ids = sorted(v for k, v in ids.items() if k != "model")
     assert execution_ids == list(range(execution_ids[0], execution_ids[0] + len(execution_ids)))
+    assert execution_ids[0] > 1 and ids["model"] > 1
+    assert next_ids["execution"] == execution_ids[-1] + 1 and next_ids["artifact"] == ids["model"] + 1
     with FakeMlmd() as other:
         other_ids = _kfp_run(other)
     assert ids != other_ids

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.boundary.redact import fingerprint
 from harness.live.session import LiveOptions, LiveSession, make_plan
+from harness.testing.fakebin import read_calls
 from tests.installtrees import runnable_sources
 from tests.livefakes import DRIVER_IMAGES, make_fakes, selection_for, shared_cache
 
@@ -54,6 +55,11 @@ def test_run_fake_kind_secret_canary_in_no_output_file_and_applied_from_a_privat
     assert stat.S_IMODE(work.stat().st_mode) == 0o700
     applied = (work / "rendered" / "sidecar-plugin.standalone" / "overlay.yaml").read_text()
     assert CANARY in applied  # what kubectl applies is the real Secret
+    # and kubectl really applied the private files: every apply ran in the work dir, on a relative path there
+    applies = [c for c in read_calls(fakes.log) if c["tool"] == "kubectl" and "apply" in c["argv"]]
+    assert applies and all(Path(c["cwd"]) == work for c in applies)
+    overlay_apply = next(c for c in applies if c["argv"][-1].endswith("overlay.yaml"))
+    assert (work / overlay_apply["argv"][-1]).read_text() == applied
 
 
 def test_run_plan_writes_no_secret_value(tmp_path: Path, kfp_trees: Path, remote_bases: Path) -> None:

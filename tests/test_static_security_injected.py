@@ -158,15 +158,15 @@ def test_injected_edit_clusterrole_bound_to_driver_is_reported(tree, base, share
     other = _render(shared_renderer, config, tree)
     variant, mode = config.variant(VARIANT), config.mode("standalone")
     side = driver_side(config, variant, mode, other)
-    if not rbac.builtin_cluster_roles().version:  # no dump yet: named, with the variant, as not verified
-        warnings = dangling_driver_bindings(side, "standalone")
-        assert [(f.id, f.severity, f.subject, f.variants) for f in warnings] == [
-            ("rbac.dangling-binding", Severity.WARNING, "RoleBinding kubeflow/ml-pipeline-driver-edit", (VARIANT,))]
-        assert "built-in ClusterRole" in warnings[0].message and "not verified" in warnings[0].message
-    # with a cluster's `edit` known (a hand-written stand-in for the control plane's dump)
-    edit = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit"},
-            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "delete"]}]}
-    monkeypatch.setattr(rbac, "builtin_cluster_roles", lambda *_: rbac.BuiltinRoles("test", "test", (edit,)))
+    # without a dump of the cluster's roles: named, with the variant, as not verified
+    monkeypatch.setattr(rbac, "builtin_cluster_roles", lambda *_: rbac.BuiltinRoles("", ""))
+    warnings = dangling_driver_bindings(side, "standalone")
+    assert [(f.id, f.severity, f.subject, f.variants) for f in warnings] == [
+        ("rbac.dangling-binding", Severity.WARNING, "RoleBinding kubeflow/ml-pipeline-driver-edit", (VARIANT,))]
+    assert "built-in ClusterRole" in warnings[0].message and "not verified" in warnings[0].message
+    # with the real apiserver's roles (harness/data/builtin-clusterroles-v1.34.0.yaml): `edit` reads Secrets
+    monkeypatch.undo()
+    assert rbac.builtin_cluster_roles().version == "v1.34.0"
     assert dangling_driver_bindings(side, "standalone") == []
     gained = compare_driver_permissions(driver_side(config, variant, mode, base), side, "standalone")
     assert any(f.id in ("rbac.permission-gained", "rbac.permission-broadened") and f.severity is Severity.ERROR

@@ -30,9 +30,9 @@ class _Tables:
     # MLMD keeps Type, Context, Execution and Artifact in separate tables with their own AUTO_INCREMENT id
     # (ml_metadata/util/metadata_source_query_config.cc v1.14.0). One store serves every run of the
     # cluster, so a run's ids start wherever earlier runs left them: random starts make code that assumes
-    # small ids, or one id space for executions and artifacts, fail here too.
+    # small ids, or one id space for executions and artifacts, fail here too (never 1: a store in use).
     next_id: dict[str, int] = field(default_factory=lambda: {
-        t: random.randint(1, 5000) for t in ("type", "context", "execution", "artifact")})
+        t: random.randint(2, 5000) for t in ("type", "context", "execution", "artifact")})
     types: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, name) -> id
     contexts: dict[int, Any] = field(default_factory=dict)
     executions: dict[int, Any] = field(default_factory=dict)
