@@ -127,14 +127,6 @@ def attach_rbac_matrix(bundle: Bundle | Evidence) -> None:
                       attachment_type=AttachmentType.JSON)
 
 
-def attach_report(written: Mapping[str, Path]) -> None:
-    """The sign-off report files (html, markdown, json) as attachments."""
-    types = {"html": AttachmentType.HTML, "md": AttachmentType.TEXT, "json": AttachmentType.JSON,
-             "junit": AttachmentType.XML}
-    for fmt, path in sorted(written.items()):
-        allure.attach.file(str(path), name=f"sign-off {path.name}", attachment_type=types[fmt])
-
-
 def write_allure_metadata(results_dir: str | Path, report: Report | None = None,
                           environment: Mapping[str, str] | None = None) -> None:
     """categories.json and environment.properties (baseline, variants, modes, source commits, verdict)."""

@@ -289,3 +289,22 @@ def test_real_tree_against_itself_has_no_new_exposure(install_render):
     render = install_render("central-driver", "standalone").manifests
     found = network_findings(render, render, mode="standalone", variants=("central-driver", "central-driver"))
     assert [f.id for f in found] == ["network.unprotected-services"]
+
+
+def test_service_exposure_finds_a_cronjobs_pods_by_their_template_labels():
+    """A CronJob's pod labels are under spec.jobTemplate.spec.template.metadata (batch/v1), not
+    spec.template.metadata: the Service's backends and the policy protecting them must be found there."""
+    from harness.static.crosscheck import service_exposure
+
+    labels = {"app": "nightly"}
+    cronjob = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "report", "namespace": "kubeflow"},
+               "spec": {"schedule": "@daily", "jobTemplate": {"spec": {"template": {
+                   "metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}}}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "report", "namespace": "kubeflow"},
+               "spec": {"selector": labels, "ports": [{"port": 80}]}}
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+              "metadata": {"name": "only-ui", "namespace": "kubeflow"},
+              "spec": {"podSelector": {"matchLabels": labels}, "policyTypes": ["Ingress"],
+                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "ui"}}}]}]}}
+    [exposure] = service_exposure([cronjob, service, policy])
+    assert exposure.backends == ["CronJob kubeflow/report"] and exposure.protected_by == ["NetworkPolicy kubeflow/only-ui"]

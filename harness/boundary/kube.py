@@ -241,22 +241,6 @@ class Kube:
     def events(self, namespace: str) -> list[dict[str, Any]]:
         return self.list(CORE, "events", namespace)
 
-    def exec_text(self, namespace: str, pod: str, container: str, command: list[str], *,
-                  timeout: float = 60) -> str:
-        """Run a command in a container through `kubectl exec` (the `harness.boundary.proc` boundary), redacted.
-
-        kubectl rather than the client's websocket stream: exec needs SPDY/websocket upgrades that kubectl
-        negotiates across server versions, and going through `proc` lets tests put a fake kubectl on PATH.
-        """
-        runner = self.runner or Runner(secrets=self.secrets)
-        argv = ["kubectl", "--kubeconfig", str(self.kubeconfig)]
-        if self.context:
-            argv += ["--context", self.context]
-        argv += ["exec", "-n", namespace, pod, "-c", container, "--", *command]
-        result = runner.run(argv, timeout=timeout, secrets=self.secrets,
-                            fix="check the pod is running; its logs are collected separately")
-        return redact(result.stdout, self.secrets)
-
     # -- identities -------------------------------------------------------------------------------------
     def request_token(self, identity: Identity, *, audiences: list[str] | None = None,
                       expiration_seconds: int = 3600) -> str:

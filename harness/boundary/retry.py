@@ -12,6 +12,7 @@ milliseconds. A 429's `Retry-After` (seconds) is honoured up to the policy's lar
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import tenacity
 T = TypeVar("T")
 
 # Status 0 stands for "no HTTP answer": connection refused, reset or dropped mid-answer.
-TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({0, 429})  # and every 5xx but 501 (below)
 
 
 def transient_status(status: int | None) -> bool:
@@ -49,8 +50,7 @@ def default_policy() -> RetryPolicy:
     """The policy, scaled by env KFPC_RETRY_SCALE (tests and fault trials use 0 for no sleeping)."""
     scale = float(os.environ.get("KFPC_RETRY_SCALE", "1") or 1)
     base = RetryPolicy()
-    return RetryPolicy(attempts=base.attempts, initial=base.initial * scale, max_wait=base.max_wait * scale,
-                       max_total=base.max_total)
+    return dataclasses.replace(base, initial=base.initial * scale, max_wait=base.max_wait * scale)
 
 
 def call(fn: Callable[[], T], *, is_transient: Callable[[BaseException], bool],

@@ -226,11 +226,6 @@ class Ledger:
         with self._locked():
             self._processes.pop(str(pid), None)
 
-    def processes(self) -> dict[str, dict[str, Any]]:
-        with self.lock:
-            self._load()
-            return dict(self._processes)
-
     def end_orphans(self) -> list[str]:
         """End recorded children whose harness process is gone (this host only); returns what was ended."""
         ended = []

@@ -30,7 +30,6 @@ from harness.errors import HarnessError
 from harness.live.probes import (
     PROBE_SCRIPT,
     PROBE_TIMEOUT_SECONDS,
-    ProbeRequest,
     ProbeTargets,
     build_requests,
     driver_url,
@@ -366,10 +365,6 @@ def run_security(run: SecurityRun, cluster: Any, *, short: Any = None, long_runn
         run.cleanup()
         run.write(findings, extra)
     return findings
-
-
-def requests_of(plan: dict[str, Any]) -> list[ProbeRequest]:
-    return [ProbeRequest(**r) for r in (plan.get("probes") or {}).get("requests", [])]
 
 
 __all__ = ["PROBE_TIMEOUT_SECONDS", "SecurityRun", "security_plan", "forwarded_certificate", "leaf_certificate"]

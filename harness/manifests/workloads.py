@@ -39,3 +39,18 @@ def containers(obj: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
         for container in spec.get(list_name) or []:
             if isinstance(container, dict):
                 yield container, f"{base}.{list_name}[{container.get('name')}]"
+
+
+def pod_metadata_path(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """Path of the pod template's metadata (the object's own metadata for a Pod)."""
+    return POD_SPEC_PATHS[obj["kind"]][:-1] + ("metadata",)
+
+
+def pod_metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The pod template's metadata of a workload object ({} if absent or not a workload)."""
+    if obj.get("kind") not in POD_SPEC_PATHS:
+        return {}
+    node: Any = obj
+    for key in pod_metadata_path(obj):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from harness.manifests.labels import labels_match, selector_matches
-from harness.manifests.workloads import POD_SPEC_PATHS, containers, pod_spec
+from harness.manifests.workloads import POD_SPEC_PATHS, containers, pod_metadata, pod_spec
 from harness.models import Finding, Mode, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
 from harness.static.inventory import describe, subject_of
@@ -432,11 +432,9 @@ def _restricts_ingress(policy: Manifest) -> bool:
 
 def service_exposure(manifests: list[Manifest]) -> list[ServiceExposure]:
     """Every Service with a pod selector, with the policies that select its pods."""
-    workloads = [(subject_of(o), resource_key(o)[2],
-                  ((o.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {})
-                 for o in manifests if o.get("kind") in POD_SPEC_PATHS and o.get("kind") != "Pod"]
-    workloads += [(subject_of(o), resource_key(o)[2], (o.get("metadata") or {}).get("labels") or {})
-                  for o in manifests if o.get("kind") == "Pod"]
+    # a CronJob's pod labels are under spec.jobTemplate.spec.template (harness.manifests.workloads)
+    workloads = [(subject_of(o), resource_key(o)[2], pod_metadata(o).get("labels") or {})
+                 for o in manifests if o.get("kind") in POD_SPEC_PATHS]
     policies = [o for o in manifests if o.get("kind") == "NetworkPolicy" and _restricts_ingress(o)]
     authz = [o for o in manifests if o.get("kind") == "AuthorizationPolicy"
              and o.get("apiVersion", "").startswith("security.istio.io/")]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.manifests.labels import labels_match
-from harness.manifests.workloads import POD_SPEC_PATHS, pod_spec
+from harness.manifests.workloads import pod_metadata, pod_spec
 from harness.models import Finding, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
 from harness.static.crosscheck import Carrier, parse_carrier
@@ -56,11 +56,7 @@ def _workloads(manifests: Iterable[Manifest]) -> list[tuple[str, str, dict[str, 
         spec = pod_spec(obj)
         if spec is None:
             continue
-        path = POD_SPEC_PATHS[obj["kind"]]
-        meta: Any = obj
-        for key in path[:-1] + ("metadata",):
-            meta = meta.get(key) if isinstance(meta, dict) else None
-        labels = (meta or {}).get("labels") or {} if isinstance(meta, dict) else {}
+        labels = pod_metadata(obj).get("labels") or {}
         roles = {_image_role(str(c.get("image", ""))) for c in spec.get("containers") or [] if isinstance(c, dict)}
         key = resource_key(obj)
         out.append((describe(key), key[2], labels, roles - {""}))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.manifests.workloads import CONTAINER_LISTS, POD_SPEC_PATHS, pod_spec
+from harness.manifests.workloads import POD_SPEC_PATHS, containers, pod_metadata, pod_metadata_path, pod_spec
 from harness.models import Finding, Severity
 from harness.render.kustomize import resource_key
 from harness.static.inventory import describe
@@ -67,6 +67,7 @@ class Violation:
 
 @dataclass(frozen=True)
 class _Pod:
+    obj: Manifest
     spec: dict[str, Any]
     annotations: dict[str, Any]
     base: str  # path of the pod spec, e.g. `spec.template.spec`
@@ -74,10 +75,7 @@ class _Pod:
 
     def containers(self) -> Iterator[tuple[dict[str, Any], str]]:
         """(container, its path), as upstream's visitContainers: init, regular and ephemeral containers."""
-        for list_name in CONTAINER_LISTS:
-            for c in self.spec.get(list_name) or []:
-                if isinstance(c, dict):
-                    yield c, f"{self.base}.{list_name}[{c.get('name')}]"
+        yield from containers(self.obj)
 
     @property
     def security(self) -> dict[str, Any]:
@@ -286,13 +284,8 @@ def _pod_of(obj: Manifest) -> _Pod | None:
     spec = pod_spec(obj)
     if spec is None:
         return None
-    path = POD_SPEC_PATHS[obj["kind"]]
-    meta_path = path[:-1] + ("metadata",)
-    node: Any = obj
-    for key in meta_path:
-        node = node.get(key) if isinstance(node, dict) else None
-    annotations = (node or {}).get("annotations") or {} if isinstance(node, dict) else {}
-    return _Pod(spec, dict(annotations), ".".join(path), ".".join(meta_path))
+    annotations = pod_metadata(obj).get("annotations") or {}
+    return _Pod(obj, spec, dict(annotations), ".".join(POD_SPEC_PATHS[obj["kind"]]), ".".join(pod_metadata_path(obj)))
 
 
 def pod_violations(obj: Manifest) -> list[Violation]:

@@ -238,9 +238,3 @@ def _short(error: jsonschema.ValidationError) -> str:
     return message if len(message) <= 200 else message[:197] + "..."
 
 
-def validate_manifests(manifests: list[Manifest], *, mode: str, variants: tuple[str, ...],
-                       kubernetes_version: str = DEFAULT_KUBERNETES_VERSION,
-                       strict: bool = True) -> list[Finding]:
-    """Convenience: validate one render and return its findings."""
-    report = SchemaValidator(kubernetes_version, strict=strict).validate(manifests)
-    return report.findings(mode=mode, variants=variants)

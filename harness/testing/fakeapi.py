@@ -28,6 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from harness.plan.migration import plural
+
 KFP_PREFIX = "/apis/v2beta1/"
 ACCESS_ALL = "*"
 
@@ -201,7 +203,7 @@ class FakeCluster:
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", f"uid-{len(self.objects)}")
         meta.setdefault("creationTimestamp", rfc3339(datetime.now(timezone.utc)))
-        key = (api_version, _plural(kind), meta.get("namespace", ""), meta["name"])
+        key = (api_version, plural(kind), meta.get("namespace", ""), meta["name"])
         with self.lock:
             self.objects[key] = obj
         return obj
@@ -547,13 +549,6 @@ def _status(code: int, message: str) -> dict[str, Any]:
             "reason": {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}.get(code, "")}
 
 
-def _plural(kind: str) -> str:
-    lower = kind.lower()
-    if lower.endswith("y"):
-        return lower[:-1] + "ies"
-    return lower + ("es" if lower.endswith("s") else "s")
-
-
 def _parse_path(path: str) -> tuple[str, str, str, str, str] | None:
     """(apiVersion, namespace, plural, name, subresource) of a REST path, or None."""
     parts = [p for p in path.split("/") if p]
@@ -596,10 +591,3 @@ def _filter_name(raw: str | None) -> str | None:
     return None
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
