@@ -23,6 +23,14 @@ from harness.render.kustomize import Renderer
 from harness.render.sources import resolve_source
 
 
+def choose_baseline(config: Config, names: list[str]) -> str:
+    """The one baseline rule of every tier: the config's baseline if among `names`, else an instance labelled
+    `base` (a pull request's base build), else the first name."""
+    if config.baseline in names:
+        return config.baseline
+    return next((n for n in names if split_instance(n)[1] == "base"), names[0])
+
+
 @dataclass(frozen=True)
 class SelectionRequest:
     """What the user asked for. `cache_dir` is required: the caller decides the default (the CLI reads
@@ -51,12 +59,7 @@ class Selection:
 
     @property
     def baseline(self) -> str:
-        """The config's baseline if selected, else an instance labelled `base` (a pull request's base build),
-        else the first selected variant."""
-        names = [v.name for v in self.variants]
-        if self.config.baseline in names:
-            return self.config.baseline
-        return next((n for n in names if split_instance(n)[1] == "base"), names[0])
+        return choose_baseline(self.config, [v.name for v in self.variants])
 
     def with_out_dir(self, out_dir: Path) -> Selection:
         """The same selection writing elsewhere (e.g. `out/<run-id>/`)."""

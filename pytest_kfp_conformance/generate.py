@@ -23,15 +23,14 @@ def selected_pairs(selection: Any) -> list[str]:
 def migration_moves(selection: Any) -> list[tuple[str, str, str]]:
     from harness.plan.migration import check_movable
 
+    old = selection.config.variant(selection.baseline)  # the deployed baseline; --rollback covers the reverse
     moves = []
-    for old in selection.variants:
-        for new in selection.variants:
-            try:
-                check_movable(old, new)
-            except HarnessError:
-                continue
-            if old.name == selection.config.baseline:  # from the deployed baseline; --rollback covers the reverse
-                moves += [(old.name, new.name, m.name) for m in selection.modes if not m.tls]
+    for new in selection.variants:
+        try:
+            check_movable(old, new)
+        except HarnessError:
+            continue
+        moves += [(old.name, new.name, m.name) for m in selection.modes if not m.tls]
     return moves
 
 

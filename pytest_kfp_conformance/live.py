@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from harness.cli.common import default_kubeconfig
 from harness.cluster.base import ClusterHandle, new_run_id, shared_run_id
 from harness.errors import HarnessError
 from harness.plan.build import KEEP_CHOICES
@@ -46,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--kfpc-max-clusters") < 1:
         raise pytest.UsageError("--kfpc-max-clusters must be at least 1 (kind is unstable beyond 3 per host)")
     if config.getoption("--kfpc-provider") == "existing" and not (
-            config.getoption("--kfpc-kubeconfig") or os.environ.get("KUBECONFIG")):
+            config.getoption("--kfpc-kubeconfig") or default_kubeconfig()):
         raise pytest.UsageError("--kfpc-provider existing needs --kfpc-kubeconfig PATH (or KUBECONFIG)")
     # One run id for the controller and every xdist worker (PYTEST_XDIST_TESTRUNUID), so they share clusters.
     config.stash[RUN_ID_KEY] = shared_run_id(os.environ.get("KFPC_RUN_ID"),
@@ -81,8 +82,8 @@ def live_session(config: pytest.Config) -> Any:
         options = LiveOptions(
             run_id=run_id, provider=config.getoption("--kfpc-provider"), keep=config.getoption("--kfpc-keep-clusters"),
             reuse=config.getoption("--kfpc-reuse-clusters"), max_clusters=config.getoption("--kfpc-max-clusters"),
-            kubeconfig=config.getoption("--kfpc-kubeconfig") or (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[0]
-            or None, context=config.getoption("--kfpc-context"), state_dir=os.environ.get("KFPC_STATE_DIR") or None,
+            kubeconfig=config.getoption("--kfpc-kubeconfig") or default_kubeconfig(),
+            context=config.getoption("--kfpc-context"), state_dir=os.environ.get("KFPC_STATE_DIR") or None,
             driver_images=parse_driver_images(config.getoption("--kfpc-driver-image"), [v.name for v in selection.variants]))
         _provider, existing = existing_handle(options)
         plan = make_plan(selection, [], options, existing)

@@ -18,7 +18,7 @@ from harness.config import Config, load_config
 from harness.errors import SourceError
 from harness.models import Finding, Source
 from harness.render.sources import resolve_source
-from harness.selection import parse_variant_args
+from harness.selection import choose_baseline, parse_variant_args
 
 
 def main_corpus(args: argparse.Namespace) -> int:
@@ -41,8 +41,7 @@ def main_corpus(args: argparse.Namespace) -> int:
     entries_only = [n for n in config.variants if ":" not in n]
     if len(specs) > 1:  # the compared variants are those given; the listed tree is the baseline among them
         compared = list(specs)
-        name = config.baseline if config.baseline in compared else next(
-            (n for n in compared if n.endswith(":base")), compared[0])
+        name = choose_baseline(config, compared)
     elif specs:  # one tree given: list it, and compare it with the other entries
         name = next(iter(specs))
         compared = [name if n == config.variant(name).entry else n for n in entries_only]

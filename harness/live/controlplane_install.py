@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.boundary.proc import Runner
+from harness.cluster.prerequisites import mirror_location
 from harness.live.install import INSTALL_PHASES, Installer
 from harness.plan.build import PairPlan, PlanStep
 
-_GITHUB = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/?]+)/(?P<path>[^?]*?)/?\?ref=(?P<ref>[^&]+)$")
 _RELEASE = re.compile(r"^https://github\.com/cert-manager/cert-manager/releases/download/[^/]+/cert-manager\.yaml$")
 CERT_MANAGER_IN_MIRROR = "github.com/kubeflow/manifests/master/common/cert-manager/base/upstream/cert-manager.yaml"
 WEBHOOK_KINDS = ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
@@ -32,15 +32,12 @@ WEBHOOK_KINDS = ("mutatingwebhookconfigurations", "validatingwebhookconfiguratio
 
 def offline_url(url: str, mirror: Path) -> tuple[str, str]:
     """(local path, note) for a URL a planned apply would fetch, or ("", why not) when the mirror lacks it."""
-    match = _GITHUB.match(url)
-    if match:
-        local = mirror / "github.com" / match["org"] / match["repo"] / match["ref"] / match["path"]
-        return (str(local), "") if local.exists() else ("", f"{url} is not in the mirror ({local} missing)")
     if _RELEASE.match(url):
         local = mirror / CERT_MANAGER_IN_MIRROR
         note = f"{url} replaced by the cert-manager Kubeflow vendors ({CERT_MANAGER_IN_MIRROR})"
         return (str(local), note) if local.is_file() else ("", f"{url}: {local} missing")
-    return "", f"{url} has no offline mapping"
+    local = mirror / mirror_location(url)  # the mirror's one layout (harness.cluster.prerequisites)
+    return (str(local), "") if local.exists() else ("", f"{url} is not in the mirror ({local} missing)")
 
 
 def offline_step(step: PlanStep, mirror: Path) -> tuple[PlanStep, str]:

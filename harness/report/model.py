@@ -59,7 +59,7 @@ def _finding(f: Finding, cell: Cell | None = None) -> dict[str, Any]:
     data = f.to_dict()
     data["blocking"] = f.blocking
     if cell is not None:
-        data["cell"] = f"{cell.scenario}/{cell.variant}.{cell.mode}"
+        data["cell"] = _cell_key(cell)
     return data
 
 

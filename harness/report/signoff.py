@@ -24,6 +24,7 @@ from harness.judge.decisions import KnownFinding
 from harness.judge.policy import load_policy
 from harness.models import instance_key, split_instance
 from harness.report import FORMATS, Report, build_report, write_reports
+from harness.selection import choose_baseline
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def build_signoff(roots: Sequence[str | os.PathLike[str]], *, static: str | os.P
     config.variant(baseline or config.baseline)  # one clear error for an unknown baseline (or label)
     config = config.with_instances(sorted(named | ({baseline} if baseline else set())))
     variants = report_variants(config, named | ({baseline} if baseline else set()))
-    chosen_baseline = baseline or (config.baseline if config.baseline in variants else variants[0])
+    chosen_baseline = baseline or choose_baseline(config, variants)
     if not bundles and static_data is None:
         raise BundleError(f"no bundle.json under {', '.join(str(r) for r in roots)}",
                           "pass the directory the live tier wrote (out/<run-id>)")
