@@ -19,7 +19,6 @@ from allure_commons.types import AttachmentType
 from harness.boundary.redact import redact
 from harness.evidence.bundle import Bundle
 from harness.evidence.compact import Evidence
-from harness.judge.compare import Cell
 from harness.report.model import Report
 
 # Allure categories (categories.json): the first whose regex matches a failed test's message wins. The
@@ -71,8 +70,9 @@ def label_verdict(data: Mapping[str, Any]) -> None:
                   attachment_type=AttachmentType.JSON)
 
 
-def attach_report_cell(cell: Mapping[str, Any]) -> None:
-    """One attachment per check of a report cell that has findings or a reason, plus its diffs."""
+def attach_cell(cell: Mapping[str, Any]) -> None:
+    """One attachment per check of a report cell (`report.data["cells"]`, what `build_signoff` returns to the CLI
+    and the pytest layer alike) that has findings or a reason, plus its diffs."""
     for check in cell["checks"]:
         if not check["findings"] and not check["reason"]:
             continue
@@ -87,21 +87,6 @@ def attach_report_cell(cell: Mapping[str, Any]) -> None:
 
 def _json(value: Any) -> str:
     return redact(json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, default=str))
-
-
-def attach_cell(cell: Cell) -> None:
-    """One attachment per check that has findings: the findings with their evidence (diffs, matrices)."""
-    for check in cell.checks:
-        if not check.findings and not check.reason:
-            continue
-        body = {"status": check.status.value, "reason": check.reason,
-                "findings": [f.to_dict() | {"blocking": f.blocking} for f in check.findings]}
-        allure.attach(_json(body), name=f"{cell.variant}.{cell.mode} {check.name}",
-                      attachment_type=AttachmentType.JSON)
-        diffs = [f"{f.id} {f.subject}\n{f.evidence['diff']}" for f in check.findings if f.evidence.get("diff")]
-        if diffs:
-            allure.attach(redact("\n\n".join(diffs)), name=f"{cell.variant}.{cell.mode} {check.name} diff",
-                          attachment_type=AttachmentType.TEXT)
 
 
 def attach_findings(name: str, findings: list[Any]) -> None:

@@ -65,7 +65,7 @@ def test_cell(report_cell: dict[str, Any], pytestconfig: pytest.Config) -> None:
     cell = report_cell
     report, bundles = _report(pytestconfig)
     allure_adapter.label_cell(cell["scenario"], cell["variant"], cell["mode"])
-    allure_adapter.attach_report_cell(cell)
+    allure_adapter.attach_cell(cell)
     for bundle in bundles:
         if (bundle.scenario, bundle.variant, bundle.mode) == (cell["scenario"], cell["variant"], cell["mode"]):
             allure_adapter.attach_bundle_logs(bundle)

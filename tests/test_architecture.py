@@ -125,3 +125,102 @@ def test_no_module_writes_sys_modules(name: str) -> None:
     calls = [node.lineno for node in ast.walk(TREES[name]) if isinstance(node, ast.Call)
              and ast.unparse(node.func).startswith("sys.modules.")]
     assert writes + calls == []
+
+
+# ------------------------------------------------------------------ no process-wide caches of run data
+
+CACHE_DECORATORS = ("cache", "lru_cache")
+# A cached function that takes arguments keeps whatever it was called with for the life of the process; only
+# these may (each is constant data of the installed package, keyed by a value of the package itself).
+CACHES_WITH_ARGUMENTS = {
+    "harness.evidence.bundle:_fast_validators": "validators compiled from the package's bundle schema, keyed "
+                                                "by strict/relaxed: two entries, no run data",
+}
+# TEMPORARY: run-data caches still in the tree when this check was added. logs.py's are being removed by another
+# helper of the same review (issue 13 item 3). Delete each entry with its cache; nothing may be added here.
+RUN_DATA_CACHES_PENDING_REMOVAL = {
+    "harness.evidence.logs:": "log-line memos keyed by log text (another helper removes them)",
+}
+
+
+def _cache_decorated(name: str) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Functions of a module decorated with functools.cache/lru_cache, however functools was imported."""
+    tree = TREES[name]
+    direct, modules = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "functools" and node.level == 0:
+            direct |= {a.asname or a.name for a in node.names if a.name in CACHE_DECORATORS}
+        elif isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name == "functools"}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if (isinstance(target, ast.Name) and target.id in direct) or (
+                    isinstance(target, ast.Attribute) and target.attr in CACHE_DECORATORS
+                    and isinstance(target.value, ast.Name) and target.value.id in modules):
+                yield node
+                break
+
+
+def _takes_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    a = function.args
+    return bool(a.posonlyargs or a.args or a.kwonlyargs or a.vararg or a.kwarg)
+
+
+def _pending(key: str) -> bool:
+    return any(key == k or (k.endswith(":") and key.startswith(k)) for k in RUN_DATA_CACHES_PENDING_REMOVAL)
+
+
+def test_only_argument_free_caches_of_package_data_live_for_the_whole_process() -> None:
+    """Issue 13: no process-wide cache outlives a run. A memo of run data belongs on an object made per run
+    (corpus.entry.CorpusReader); functools.cache/lru_cache is only for a function without arguments (constant
+    data of the installed package, like an import) or one allow-listed above with its reason. Each such cache
+    says why in a comment just above it."""
+    keyed, unexplained, found = [], [], set()
+    for name in sorted(MODULES):
+        lines = MODULES[name].read_text().splitlines()
+        for function in _cache_decorated(name):
+            key = f"{name}:{function.name}"
+            found.add(key)
+            if _pending(key):
+                continue
+            if _takes_arguments(function) and key not in CACHES_WITH_ARGUMENTS:
+                keyed.append(f"{key} (line {function.lineno})")
+            first = min(d.lineno for d in function.decorator_list)
+            if not lines[first - 2].lstrip().startswith("#"):
+                unexplained.append(f"{key} (line {first}): no comment above the decorator saying why")
+    assert keyed == [], "process-wide caches keyed by arguments (move the memo onto a per-run object)"
+    assert unexplained == []
+    stale = [k for k in CACHES_WITH_ARGUMENTS if k not in found]
+    assert stale == [], "allow-list entries whose cache is gone: delete them"
+
+
+def test_the_cache_check_finds_every_spelling_of_functools_caches() -> None:
+    """The check above cannot pass by missing a spelling: each of these is found, with its arguments."""
+    source = '''
+import functools
+import functools as ft
+from functools import cache, lru_cache as memo
+
+@functools.lru_cache(maxsize=8)
+def a(x): ...
+
+@ft.cache
+def b(): ...
+
+@memo
+def c(*, y): ...
+
+@cache
+def d(self): ...
+
+def e(x): ...
+'''
+    TREES["harness._probe"] = ast.parse(source)
+    try:
+        found = {(f.name, _takes_arguments(f)) for f in _cache_decorated("harness._probe")}
+    finally:
+        del TREES["harness._probe"]
+    assert found == {("a", True), ("b", False), ("c", True), ("d", True)}

@@ -124,3 +124,42 @@ def test_file_names_must_stay_inside_the_bundle(tmp_path: Path, shapes, name: st
     with pytest.raises(BundleError, match="not a plain relative path"):
         write_bundle(tmp_path / "b", data, {name: "x"})
     assert not (tmp_path / "b").exists()
+
+
+ITEM_DAMAGE = {
+    "task": [("started_at", 7), ("state", None), ("outputs", {"artifacts": [{"type": "x"}]}),
+             ("outputs", {"artifacts": [{"name": "a", "digest": 3}]}), ("outputs", {"extra": {}}), ("path", ""),
+             ("pod_names", ["p", 1]), ("execution_id", "1")],
+    "driver_node": [("finished_at", []), ("driver_type", "TASK"), ("outputs", {"parameters": {"a": 1}}),
+                    ("outputs", {"result": 5}), ("message", 0), ("unknown", "x")],
+}
+
+
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_compiled_item_validators_agree_with_the_schema_on_real_and_damaged_items(shapes, relaxed: bool) -> None:
+    """The per-item validators are compiled from the item definitions with their `$ref`s inlined: they accept
+    and refuse exactly what jsonschema does with the schema's own definitions, item by item."""
+    import jsonschema
+
+    from harness.evidence.bundle import _fast_validators, _relaxed, _schema
+
+    schema = _relaxed(_schema()) if relaxed else _schema()
+    _, compiled = _fast_validators(relaxed)
+    checked = refused = 0
+    for variant in VARIANT_DRIVER:
+        data, _ = bundle_data(shapes[variant], Run(variant), fail_at="root/flip-coin-op")
+        for array, item in (("tasks", "task"), ("driver_nodes", "driver_node")):
+            reference = jsonschema.Draft202012Validator({**schema["$defs"][item], "$defs": schema["$defs"]})
+            candidates = list(data[array])
+            for original in data[array][:3]:
+                candidates += [{**original, key: value} for key, value in ITEM_DAMAGE[item]]
+            for candidate in candidates:
+                try:
+                    compiled[array](candidate)
+                    fast = True
+                except Exception:  # noqa: BLE001 - any rejection
+                    fast = False
+                assert fast == reference.is_valid(candidate), (array, candidate)
+                checked += 1
+                refused += not fast
+    assert refused and checked > refused

@@ -206,3 +206,29 @@ def test_run_fake_kind_placeholder_sync_py_refused_one_line_exit_2_before_any_cl
     assert error.endswith("(use a full checkout of driver-pod's branch (--variant driver-pod=PATH or a git URL@ref), "
                           "or drop --mode multi-user)")
     assert "Traceback" not in result.stderr and fakes.calls("kind") == []
+
+
+def test_ledger_keeps_child_records_only_in_the_file_and_ends_those_of_a_dead_harness(tmp_path):
+    """No fake: real child processes. The process records live in the ledger file, not in a Ledger object, so a
+    second Ledger (another worker, or `clusters prune` after a SIGKILL) sees and ends what the first recorded."""
+    file = tmp_path / "clusters.json"
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout)
+    crashed, worker, prune = (Ledger(file, notify=lambda _l: None) for _ in range(3))
+    crashed.pid = dead  # the harness process that recorded the child is gone (as after SIGKILL)
+    children = [subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(2)]
+    try:
+        crashed.record_process(children[0].pid, ["kubectl", "port-forward", "svc/ml-pipeline"])
+        worker.record_process(children[1].pid, ["kubectl", "wait", "pod"])
+        assert sorted(json.loads(file.read_text())["processes"]) == sorted(str(c.pid) for c in children)
+        worker.forget_process(children[0].pid + 10**7)  # an unknown pid changes nothing
+        assert [e.split(" ")[0] for e in prune.end_orphans()] == [str(children[0].pid)]
+        assert children[0].wait(timeout=10) == -9 and children[1].poll() is None  # the live worker's child stays
+        assert list(json.loads(file.read_text())["processes"]) == [str(children[1].pid)]
+        worker.forget_process(children[1].pid)
+        assert json.loads(file.read_text())["processes"] == {}
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()

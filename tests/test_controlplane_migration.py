@@ -14,6 +14,7 @@ import pytest
 
 from harness.boundary.kube import Kube
 from harness.boundary.proc import Runner
+from harness.cluster.base import ClusterHandle
 from harness.cluster.controlplane import ControlPlaneProvider, find_binaries
 from harness.errors import MissingBinaryError
 from harness.live.controlplane_migration import migrate_on_controlplane
@@ -21,8 +22,9 @@ from harness.live.install import Installer
 from harness.live.session import pair_inputs, write_plan
 from harness.models import Scenario
 from harness.plan.build import NO_KUBELET, PlanOptions
-from harness.plan.migration import KEPT, build_migration_plan
+from harness.plan.migration import KEPT, MigrationPlan, build_migration_plan
 from tests.livefakes import selection_for, shared_cache
+from tests.test_controlplane_install import POLL_INTERVAL, planned_cluster
 
 # Placeholder driver images are only names to the apiserver (no container runs under kwok); distinct per
 # variant, as the plan requires for a move that changes something.
@@ -41,19 +43,21 @@ def test_controlplane_real_apiserver_migration_orphans_equal_static_prediction_s
     out = tmp_path / "out"
     selection = selection_for(kfp_trees, remote_bases, out, shared_cache(), ["sidecar-plugin", "central-driver"],
                               ["standalone"])
-    pairs = {p.variant.name: p for p in pair_inputs(selection)}
-    with provider.cluster("kfpc-cp-migration") as plane:
-        options = PlanOptions(run_id="cpm", provider="existing", existing=plane.handle(),
-                              driver_images=DRIVER_IMAGES)
-        plan = build_migration_plan(config=selection.config, old=pairs["sidecar-plugin"],
+
+    def migration_plan(handle: ClusterHandle) -> MigrationPlan:
+        pairs = {p.variant.name: p for p in pair_inputs(selection)}
+        options = PlanOptions(run_id="cpm", provider="existing", existing=handle, driver_images=DRIVER_IMAGES)
+        return build_migration_plan(config=selection.config, old=pairs["sidecar-plugin"],
                                     new=pairs["central-driver"], options=options, rollback=True,
                                     scenarios=[Scenario("single-component", "catalogue",
                                                         "pipelines/single-component.yaml")])
+
+    with planned_cluster(provider, "kfpc-cp-migration", migration_plan) as (plane, plan):
         write_plan(plan.install, out)
         for relative, text in plan.files.items():
             (out / relative).parent.mkdir(parents=True, exist_ok=True)
             (out / relative).write_text(text)
-        installer = Installer(Runner(), out, progress=print, poll_interval=1.0)
+        installer = Installer(Runner(), out, progress=print, poll_interval=POLL_INTERVAL)
         report = migrate_on_controlplane(plan, installer, remote_bases, Kube.for_cluster(plane.handle()))
         (tmp_path / "migration-report.json").write_text(json.dumps(report.to_dict(), indent=2))
     assert [m.name for m in report.moves] == ["upgrade", "rollback"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness.cluster.controlplane import ControlPlaneProvider
 from harness.plan.build import NO_KUBELET
+from tests.livefakes import quick_calm_config
 from tests.test_controlplane_install import require_binaries
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +32,13 @@ INSTALL_PHASES = ("prerequisites", "cluster-scoped", "overlay", "readiness", "pr
 def _env(tmp_path: Path, kfp_trees: Path, remote_bases: Path) -> dict[str, str]:
     return dict(os.environ, KFPC_SOURCES=str(kfp_trees), KFPC_REMOTE_BASES=str(remote_bases),
                 KFPC_CONTROLPLANE_STATE=str(tmp_path / "cp-state"), KFPC_STATE_DIR=str(tmp_path / "ledger"))
+
+
+def _quick_env(tmp_path: Path, kfp_trees: Path, remote_bases: Path) -> dict[str, str]:
+    """`_env` with the catalogue's calm readiness polls 1 s apart instead of 10 s (the same 5 polls,
+    tests.livefakes.quick_calm_config): these tests assert what the run installs, reports and leaves behind, not
+    readiness timing (the plan's 10 s: tests/test_plan_install_order.py)."""
+    return dict(_env(tmp_path, kfp_trees, remote_bases), KFPC_CONFIG=str(quick_calm_config(tmp_path / "config")))
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -56,7 +64,7 @@ def _ours(state: Path) -> list[str]:
 
 def test_controlplane_run_real_apiserver_installs_reports_and_leaves_nothing(tmp_path, kfp_trees, remote_bases):
     require_binaries()
-    env = _env(tmp_path, kfp_trees, remote_bases)
+    env = _quick_env(tmp_path, kfp_trees, remote_bases)
     out = tmp_path / "out"
     result = _cli([*ARGS, "--live-only", "--out", str(out), "--run-id", "cpw"], env)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -360,3 +360,34 @@ def test_main_corpus_variant_with_path_and_no_sources_skips_coverage_with_a_note
     assert "coverage not computed: pass --sources DIR" in out
     with pytest.raises(SourceError, match="no source for variant 'sidecar-plugin'"):
         main_corpus(corpus_args())
+
+
+def test_corpus_reader_parses_shared_files_once_and_nothing_outlives_it(kfp_trees: Path, monkeypatch) -> None:
+    """Issue 13: the parse memo lives on a CorpusReader made per listing or run, not in the process. One reader
+    parses a file the trees share once; a new reader (or load_corpus without one) parses again; every entry
+    gets its own copy of the parsed fields."""
+    from harness.catalogue.corpus import CorpusReader
+    from harness.catalogue.corpus import entry as entry_module
+
+    parsed: list[str] = []
+    real = entry_module._parse
+
+    def counting(data: bytes, suffix: str):
+        parsed.append(hashlib.sha256(data).hexdigest())
+        return real(data, suffix)
+
+    monkeypatch.setattr(entry_module, "_parse", counting)
+    reader = CorpusReader()
+    first = reader.corpus(kfp_trees / "driver-pod", folders=["critical"])
+    second = reader.corpus(kfp_trees / "sidecar-plugin", folders=["critical"])
+    contents = {(e.digest, Path(e.path).suffix) for e in first + second}
+    shared = {e.digest for e in first} & {e.digest for e in second}
+    assert shared and len(parsed) == len(contents) == len(set(parsed))
+    parsed.clear()
+    again = load_corpus(kfp_trees / "driver-pod", folders=["critical"])
+    assert sorted(parsed) == sorted({e.digest for e in first})  # a new reader remembers nothing
+    twin = next(e for e in second if e.digest in shared and e.arguments)
+    mine = next(e for e in first if e.digest == twin.digest)
+    mine.arguments["changed"] = True
+    assert "changed" not in twin.arguments
+    assert "changed" not in next(e for e in again if e.digest == twin.digest).arguments

@@ -308,3 +308,26 @@ def test_service_exposure_finds_a_cronjobs_pods_by_their_template_labels():
                        "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "ui"}}}]}]}}
     [exposure] = service_exposure([cronjob, service, policy])
     assert exposure.backends == ["CronJob kubeflow/report"] and exposure.protected_by == ["NetworkPolicy kubeflow/only-ui"]
+
+
+def test_exposure_and_network_checks_agree_on_which_pods_a_service_selects():
+    """One rule (harness.manifests.services, as the EndpointSlice controller's syncService): same namespace, every
+    selector pair in the pod template's labels; an ExternalName Service or one without a selector routes to no
+    pod. The exposure check used to give an ExternalName Service the driver role of the pods it named."""
+    from harness.manifests.services import service_backends
+    from harness.static.exposure import backend_roles
+
+    labels = {"app": "ml-pipeline-driver"}
+    driver = deployment("ml-pipeline-driver", labels, [{"name": "driver", "image": "ghcr.io/kubeflow/kfp-driver:2"}])
+    elsewhere = deployment("ml-pipeline-driver", labels, [{"name": "d", "image": "ghcr.io/kubeflow/kfp-driver:2"}],
+                           namespace="other")
+    plain, no_selector, wider = service("plain", labels), service("none", {}), service("wider", {**labels, "x": "y"})
+    external = service("external", labels)
+    external["spec"].update(type="ExternalName", externalName="driver.example.com")
+    manifests = [driver, elsewhere, plain, no_selector, wider, external]
+    assert [service_backends(s, manifests) for s in (plain, no_selector, wider, external)] == [[driver], [], [], []]
+    roles = {key[3]: found for key, found in backend_roles(manifests).items()}
+    assert roles == {"plain": {"driver"}, "none": set(), "wider": set(), "external": set()}
+    exposed = {e.subject: e.backends for e in service_exposure(manifests)}
+    assert exposed == {"Service kubeflow/plain": ["Deployment kubeflow/ml-pipeline-driver"],
+                       "Service kubeflow/wider": []}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.boundary.kfpapi import REFRESH_FRACTION, TOKEN_SECONDS, TokenSource
+from harness.boundary.kfpapi import REFRESH_FRACTION, TOKEN_SECONDS, KfpApiError, TokenSource
 from harness.boundary.kube import Kube, KubeApiError
 from harness.models import Identity
 from harness.testing.fakeapi import FakeCluster
@@ -81,6 +81,40 @@ def test_kfpapi_fake_api_session_survives_token_expiry(tmp_path: Path, kfp_trees
     unauthenticated = [r for r in fake.requests if r.path.startswith("/apis/v2beta1/") and not r.authorization
                        and not r.path.endswith("healthz")]
     assert unauthenticated == []
+
+
+@pytest.mark.parametrize("rejections", [1, 2], ids=["renewed", "still-rejected"])
+def test_kfpapi_fake_api_a_401_renews_the_token_once_for_reads_and_sdk_calls(tmp_path: Path, kfp_trees: Path,
+                                                                             rejections: int) -> None:
+    """One mechanism (KfpSession._refreshing) for the session's own reads and the kfp SDK's creates: a 401
+    costs exactly one new token and one more try; a second 401 is reported as one line naming the status."""
+    pipeline = str(kfp_trees / "driver-pod" / PIPELINE)
+    with FakeCluster(multi_user=True) as fake:
+        seed(fake)
+        with fake_session(tmp_path, "driver-pod", "multi-user", fake) as (ctx, _bin):
+            run_id = ctx.kfp.submit(pipeline, {"loop_parameter": [1], "msg": "m"}, run_name="first",
+                                    experiment="kfpc-r1")["run_id"]
+
+            def issued() -> int:
+                return len([t for t in fake.tokens if t["identity"] == f"{TENANT}/default-editor"])
+
+            before = issued()
+            fake.faults.extend([("GET", f"/runs/{run_id}$", 401)] * rejections)
+            if rejections == 1:
+                assert ctx.kfp.get_run(run_id)["run_id"] == run_id
+            else:
+                with pytest.raises(KfpApiError, match=f"answered 401 for run {run_id}"):
+                    ctx.kfp.get_run(run_id)
+            assert (issued(), fake.faults) == (before + 1, [])
+            fake.faults.extend([("POST", r"^/apis/v2beta1/runs$", 401)] * rejections)
+            if rejections == 1:
+                assert ctx.kfp.submit(pipeline, {"loop_parameter": [1], "msg": "m"}, run_name="second",
+                                      experiment="kfpc-r1")["run_id"] != run_id
+            else:
+                with pytest.raises(KfpApiError, match="refused the run second: 401"):
+                    ctx.kfp.submit(pipeline, {"loop_parameter": [1], "msg": "m"}, run_name="second",
+                                   experiment="kfpc-r1")
+            assert (issued(), fake.faults) == (before + 2, [])
 
 
 def test_kfpapi_fake_api_token_source_renews_at_80_percent_of_its_life(tmp_path: Path) -> None:

@@ -43,6 +43,13 @@ def inputs(kfp_trees, remote_bases, tmp_path_factory):
     return selection, pairs
 
 
+@pytest.fixture(scope="module")
+def plans(inputs):
+    """mode -> the default migration plan, built once for the tests that only read it (plans are never changed
+    by a test; the golden test builds its own second copy to prove the build deterministic)."""
+    return {mode: _plan(inputs, mode) for mode in ("standalone", "multi-user")}
+
+
 def _plan(inputs, mode: str, *, rollback: bool = True, run_id: str = "golden", scenarios=SCENARIOS, **options):
     selection, pairs = inputs
     return build_migration_plan(config=selection.config, old=pairs[("sidecar-plugin", mode)],
@@ -54,17 +61,17 @@ def _plan(inputs, mode: str, *, rollback: bool = True, run_id: str = "golden", s
 
 
 @pytest.mark.parametrize("mode", ["standalone", "multi-user"])
-def test_migration_plan_sidecar_to_central_and_back_matches_golden(inputs, mode, kfp_trees):
-    plan = _plan(inputs, mode)
+def test_migration_plan_sidecar_to_central_and_back_matches_golden(inputs, plans, mode, kfp_trees):
+    plan = plans[mode]
     text = plan.to_json()
-    assert _plan(inputs, mode).to_json() == text  # deterministic
+    assert _plan(inputs, mode).to_json() == text  # deterministic: a second build writes the same plan
     assert "/tmp/" not in text and str(kfp_trees) not in text
     check_golden(f"migration-sidecar-plugin-to-central-driver.{mode}.json", text)
     check_golden(f"migration-sidecar-plugin-to-central-driver.{mode}.txt", plan.to_text())
 
 
-def test_migration_plan_orders_record_move_then_verify(inputs):
-    plan = _plan(inputs, "standalone")
+def test_migration_plan_orders_record_move_then_verify(plans):
+    plan = plans["standalone"]
     phases = [s.phase for s in plan.steps]
     names = [s.condition.get("name") for s in plan.steps]
     # before the move: runs kept, in-flight started, snapshot; the new render; only then verification
@@ -93,10 +100,10 @@ def test_migration_plan_orders_record_move_then_verify(inputs):
     assert ("docker", "push", "localhost:5001/driver:latest") in pushes
 
 
-def test_migration_plan_gives_each_variant_its_own_local_builds_by_default(inputs):
+def test_migration_plan_gives_each_variant_its_own_local_builds_by_default(plans):
     """Defect 8: both variants push to one registry; by default each gets its own tag, so the upgrade really
     swaps the apiserver (which compiles every run) and the driver."""
-    plan = _plan(inputs, "standalone")
+    plan = plans["standalone"]
     install_pushes = {s.argv[-1] for s in plan.install.pairs[0].steps if s.argv[:2] == ("docker", "push")}
     upgrade_pushes = {s.argv[-1] for s in plan.steps if s.phase == "upgrade:images" and s.argv[:2] == ("docker", "push")}
     assert "localhost:5001/apiserver:sidecar-plugin" in install_pushes
@@ -132,9 +139,9 @@ def test_migrate_cli_plan_takes_local_tag_like_run(kfp_trees, remote_bases, shar
     assert "localhost:5001/driver:cd" in upgrade
 
 
-def test_migration_plan_proves_the_target_driver_mode_after_each_move(inputs):
+def test_migration_plan_proves_the_target_driver_mode_after_each_move(plans):
     """Defect 8: after each move a step reads the new runs' Workflows and expects the target's transport."""
-    plan = _plan(inputs, "standalone")
+    plan = plans["standalone"]
     checks = [s for s in plan.steps if s.condition.get("name") == "driver-mode"]
     assert [(s.condition["move"], s.condition["template"], s.condition["node_type"]) for s in checks] == [
         ("upgrade", "http", "HTTP"), ("rollback", "plugin", "Plugin")]
@@ -148,7 +155,7 @@ def test_migration_plan_proves_the_target_driver_mode_after_each_move(inputs):
     assert record["moves"][0]["driver_mode"] == {"expected": {"template": "http", "node_type": "HTTP"}, "runs": []}
 
 
-def test_multi_user_migration_resyncs_the_profile_namespace_before_waiting_for_the_sync(inputs):
+def test_multi_user_migration_resyncs_the_profile_namespace_before_waiting_for_the_sync(inputs, plans):
     """Defect 9: both renders carry the same DecoratorController (resync every 3600 s), so re-applying it
     triggers nothing: the move annotates the parent Namespace once the new profile controller is rolled out."""
     selection, pairs = inputs
@@ -159,7 +166,7 @@ def test_multi_user_migration_resyncs_the_profile_namespace_before_waiting_for_t
     assert len(controllers) == 2 and controllers[0]["spec"] == controllers[1]["spec"]
     assert controllers[0]["spec"]["resyncPeriodSeconds"] == 3600
     assert controllers[0]["spec"]["resources"][0]["resource"] == "namespaces"
-    plan = _plan(inputs, "multi-user")
+    plan = plans["multi-user"]
     values = []
     for move in ("upgrade", "rollback"):
         steps = [s for s in plan.steps if s.phase.startswith(f"{move}:")]
@@ -175,14 +182,14 @@ def test_multi_user_migration_resyncs_the_profile_namespace_before_waiting_for_t
                  and s.phase == f"{move}:profile-sync"]
         assert waits and rollout < annotate[0] < min(waits), move
     assert len(set(values)) == 2  # each move changes the annotation, so each is an update metacontroller sees
-    assert not any("annotate" in s.argv for s in _plan(inputs, "standalone").steps)
+    assert not any("annotate" in s.argv for s in plans["standalone"].steps)
 
 
-def test_multi_user_migration_applies_the_new_trees_test_profile_files(inputs):
+def test_multi_user_migration_applies_the_new_trees_test_profile_files(plans):
     """Defect 13: the test scaffolding of test_data/kubernetes belongs to the variant under test. central-driver's
     kubeflow-edit ClusterRole lets default-editor (the agent's identity) use workflowtasksets, which its HTTP
     templates need; a move that kept sidecar-plugin's would fail the new runs for a reason the harness made."""
-    plan = _plan(inputs, "multi-user")
+    plan = plans["multi-user"]
     for move, variant in (("upgrade", "central-driver"), ("rollback", "sidecar-plugin")):
         applied = [s.manifest for s in plan.steps if s.phase == f"{move}:profile" and s.action == "apply"]
         assert f"rendered/{variant}.multi-user/test_data/kubernetes/seaweedfs/kubeflow-edit-clusterrole.yaml" in applied
@@ -192,20 +199,20 @@ def test_multi_user_migration_applies_the_new_trees_test_profile_files(inputs):
     assert "workflowtasksets" in role
 
 
-def test_migration_orphans_say_which_the_profile_sync_deletes(inputs):
+def test_migration_orphans_say_which_the_profile_sync_deletes(plans):
     """Defect 13: kubectl apply never deletes what the old render applied, but metacontroller deletes the old
     sync.py's attachments at the next sync, when the new DecoratorController still lists their kinds."""
-    upgrade, rollback = _plan(inputs, "multi-user").moves
+    upgrade, rollback = plans["multi-user"].moves
     fates = {o["subject"]: o["fate"] for o in upgrade.orphans + rollback.orphans}
     assert fates["ServiceAccount kubeflow-user-example-com/ml-pipeline-driver-agent-executor-plugin"] == DELETED_BY_SYNC
     assert fates["Role kubeflow-user-example-com/configmap-reader"] == DELETED_BY_SYNC
     assert fates["ServiceAccount kubeflow/ml-pipeline-driver-agent-executor-plugin"] == KEPT
     assert fates["Deployment kubeflow/ml-pipeline-driver"] == KEPT
-    assert all(o["fate"] == KEPT for o in _plan(inputs, "standalone").moves[0].orphans)
+    assert all(o["fate"] == KEPT for o in plans["standalone"].moves[0].orphans)
 
 
-def test_static_orphans_of_the_upgrade_name_the_leftover_objects(inputs):
-    plan = _plan(inputs, "multi-user")
+def test_static_orphans_of_the_upgrade_name_the_leftover_objects(plans):
+    plan = plans["multi-user"]
     upgrade, rollback = plan.moves
     subjects = {o["subject"]: o for o in upgrade.orphans}
     for subject in ("ConfigMap kubeflow/ml-pipeline-driver-agent",
@@ -353,8 +360,8 @@ def test_verdict_never_passes_what_was_not_checked():
     assert all(f.message.startswith("not verified") for f in skipped)
 
 
-def test_new_record_matches_the_schema(inputs):
-    record = new_record(_plan(inputs, "standalone"))
+def test_new_record_matches_the_schema(plans):
+    record = new_record(plans["standalone"])
     validate_record(record)
     assert [m["name"] for m in record["moves"]] == ["upgrade", "rollback"]
     broken = json.loads(json.dumps(record))

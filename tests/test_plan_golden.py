@@ -15,9 +15,11 @@ from tests.livefakes import shared_cache
 SCENARIOS = ["single-component", "loops", "exit-handler"]
 
 
-def _plan(capsys, kfp_trees, remote_bases, fmt):
+def _plan(capsys, kfp_trees, remote_bases, fmt, out):
+    # --out: the plan's files go to the test's own directory, not ./out of the repo (two workers wrote there at once)
     args = ["run", "--plan", "--plan-format", fmt, "--sources", str(kfp_trees), "--remote-bases", str(remote_bases),
-            "--cache-dir", str(shared_cache()), "--driver-image", "sidecar-plugin=kind-registry:5000/driver:ci",
+            "--cache-dir", str(shared_cache()), "--out", str(out),
+            "--driver-image", "sidecar-plugin=kind-registry:5000/driver:ci",
             "--driver-image", "central-driver=kind-registry:5000/driver:latest"]
     for name in SCENARIOS:
         args += ["--scenario", name]
@@ -28,8 +30,8 @@ def _plan(capsys, kfp_trees, remote_bases, fmt):
 
 
 
-def test_plan_json_all_variants_modes_matches_golden(capsys, kfp_trees, remote_bases):
-    first = _plan(capsys, kfp_trees, remote_bases, "json")
+def test_plan_json_all_variants_modes_matches_golden(capsys, kfp_trees, remote_bases, tmp_path):
+    first = _plan(capsys, kfp_trees, remote_bases, "json", tmp_path / "first")
     data = json.loads(first)
     pairs = [p["pair"] for p in data["pairs"]]
     assert pairs == [f"{v}.{m}" for v in ("driver-pod", "sidecar-plugin", "central-driver")
@@ -47,11 +49,11 @@ def test_plan_json_all_variants_modes_matches_golden(capsys, kfp_trees, remote_b
             assert f"CA from Secret kubeflow/{secret} key ca.crt" in access
     text = json.dumps(data)
     assert "/tmp/" not in text and str(kfp_trees) not in text and str(shared_cache()) not in text
-    assert _plan(capsys, kfp_trees, remote_bases, "json") == first  # deterministic
+    assert _plan(capsys, kfp_trees, remote_bases, "json", tmp_path / "second") == first  # deterministic
     check_golden("plan-all.json", first)
 
 
-def test_plan_text_all_variants_modes_matches_golden(capsys, kfp_trees, remote_bases):
-    text = _plan(capsys, kfp_trees, remote_bases, "text")
+def test_plan_text_all_variants_modes_matches_golden(capsys, kfp_trees, remote_bases, tmp_path):
+    text = _plan(capsys, kfp_trees, remote_bases, "text", tmp_path)
     assert text.count(" on cluster kfpc-plan-") == 9
     check_golden("plan-all.txt", text)

@@ -163,3 +163,72 @@ def test_two_processes_on_a_cold_shared_cache_run_kustomize_once(remote_bases: P
     assert sorted(r["kustomize"] for r in results) == [0, 1], results
     assert sorted(r["cached"] for r in results) == [False, True], results
     assert len(list((tmp_path / "cache" / "stage").glob("*/staged.json"))) == 1
+
+
+# ------------------------------------------------------------------ YAML built from libyaml's events
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values of the same types all the way down (1 is not True, "1" is not 1), keys in the same order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(x, y) for x, y in zip(a, b)) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b or (a != a and b != b)  # NaN
+
+
+def _pyyaml(text: str) -> object:
+    import yaml
+
+    from harness.manifests.yamlload import Loader
+    try:
+        return list(yaml.load_all(text, Loader=Loader))
+    except yaml.YAMLError as exc:
+        return (type(exc), str(exc))
+
+
+def _fast(text: str) -> object:
+    import yaml
+
+    from harness.manifests.yamlload import load_all
+    try:
+        return load_all(text)
+    except yaml.YAMLError as exc:
+        return (type(exc), str(exc))
+
+
+def test_yamlload_builds_what_pyyaml_loads_on_every_golden_and_render(kfp_trees: Path, install_render) -> None:
+    """The fast path on the real inputs of a static run: every compiled-workflow golden of the three trees and
+    the renders of one install per tree (cluster-scoped resources with their CRDs, and an overlay)."""
+    texts = [p.read_text() for p in sorted(kfp_trees.glob("*/test_data/compiled-workflows/*.yaml"))]
+    for variant in ("driver-pod", "sidecar-plugin", "central-driver"):
+        install = install_render(variant, "multi-user")
+        texts += [install.cluster_scoped.path.read_text(), install.overlay.path.read_text()]
+    assert len(texts) > 400
+    differing = [text[:80] for text in texts if not _same(_pyyaml(text), _fast(text))]
+    assert differing == []
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x [1]\nb: *x\n",  # anchors and aliases
+    "base: &b {x: 1}\nc:\n  <<: *b\n  y: 2\n",  # merge key
+    "=: 3\n",  # value key
+    "? [a]\n: 1\n",  # a complex key: PyYAML's error
+    "a: !!set {x, y}\nb: !!omap [x: 1]\nc: !!binary aGk=\n",
+    "a: !custom 3\n",  # an unknown tag: PyYAML's error
+    "a: b: c\n",  # a syntax error
+    "[1, 2\n",
+    "a: 2001-12-14\nb: 1_000\nc: 0o17\nd: 017\ne: yes\nf: ~\ng: .inf\nh: .nan\ni: '1'\nj: !!str 3\nk: !!int '4'\n"
+    "1: one\nnull: none\ntrue: t\nl: 2001-12-14t21:59:43.10-05:00\nm: 0x1F\nn: 1e3\no: -.5\np: ''\nq: !!float 1\n",
+    "---\n---\na: 1\n...\n--- text\n",  # an empty document, a plain document
+    "",
+    "a: [1, {b: c}]\na: 2\n",  # a duplicate key: the later one wins
+    "a: ! 3\nb: ! [x]\nc: !!map {d: 1}\ne: !!seq [1]\n",
+    "key: |\n  block\n  text\nfolded: >\n  folded\n  text\nquoted: \"x\\ty\"\n",
+])
+def test_yamlload_equals_pyyaml_on_each_case_it_builds_or_hands_back(text: str) -> None:
+    """What the builder does itself (scalars of every implicit type, explicit tags it knows, duplicates) and
+    what it hands to PyYAML (anchors, merge keys, sets, custom tags, errors) give PyYAML's value or error."""
+    assert _same(_pyyaml(text), _fast(text)), (_pyyaml(text), _fast(text))

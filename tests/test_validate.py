@@ -142,3 +142,31 @@ def test_real_render_with_injected_error_is_caught(install_render, validator):
     report = validator.validate(manifests)
     assert [(e.subject, e.path) for e in report.errors] == [
         ("Deployment kubeflow/ml-pipeline", "spec.template.spec.containers[ml-pipeline-api-server].ports[http].containerPort")]
+
+
+def test_one_validator_tells_apart_two_crds_of_one_kind_by_their_schema():
+    """A run's validator remembers each distinct object's errors; the key is the schema's content, so a render
+    whose CRD declares the same kind differently gets its own verdict for the very same object."""
+    run_validator = SchemaValidator()
+    as_string = copy.deepcopy(CRD)
+    as_string["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"] = {
+        "type": "string"}
+    obj = widget(size="big")
+    first = run_validator.validate([CRD, obj])
+    second = run_validator.validate([as_string, obj])
+    assert [e.path for e in first.errors] == ["spec.size"] and first.errors[0].schema == "CRD widgets.example.com"
+    assert second.errors == []
+    assert run_validator.validate([CRD, obj]).summary() == first.summary()
+
+
+def test_one_validator_over_many_installs_reports_what_fresh_validators_do(install_render):
+    """Objects recur across modes and variants: one validator per run reuses their errors, and every report is
+    the one a validator that never saw the others gives (checked counts, errors, unverified kinds)."""
+    run_validator = SchemaValidator()
+    for variant in ("driver-pod", "central-driver"):
+        for mode in ("standalone", "tls"):
+            manifests = copy.deepcopy(install_render(variant, mode).manifests)
+            manifests[0] = {**manifests[0], "spec": "not an object"}  # an error that must be reported each time
+            shared = run_validator.validate(manifests).summary()
+            assert shared == SchemaValidator().validate(manifests).summary()
+            assert shared["errors"] and shared["checked"] > 50

@@ -13,6 +13,7 @@ import yaml
 from harness.errors import HarnessError, SourceError
 from harness.models import Severity
 from harness.static.workflows import (
+    RunViews,
     WorkflowFileError,
     compare_compiled_workflows,
     diff_workflows,
@@ -444,3 +445,29 @@ def test_a_file_that_is_not_one_workflow_is_a_one_line_error(tmp_path):
 def test_a_directory_without_goldens_is_a_source_error(tmp_path, kfp_trees):
     with pytest.raises(SourceError, match="no compiled workflows"):
         compare_compiled_workflows(tmp_path, kfp_trees / "driver-pod", base_variant="a", other_variant="b")
+
+
+def test_views_memo_belongs_to_one_run_the_next_run_reads_a_changed_golden(tmp_path):
+    """Issue 13: the canonical views are remembered per run (StaticContext.workflow_views), not per process.
+    Within a run each golden is read once however many pairs use it; a later run with its own memo sees a
+    golden edited in between, with or without the on-disk cache (keyed by the file's bytes)."""
+    base = _write_tree(tmp_path / "base", {"a": _workflow("container")})
+    other = _write_tree(tmp_path / "other", {"a": _workflow("container")})
+    cache = tmp_path / "cache"
+    for cache_dir in (None, cache):
+        first_run = RunViews()
+        compare = dict(base_variant="x", other_variant="y", mode="static", cache_dir=cache_dir)
+        assert compare_compiled_workflows(base, other, views=first_run, **compare).findings() == []
+        assert sorted(first_run.views) == sorted(str(p.resolve()) for p in (base / GOLDENS / "a.yaml",
+                                                                              other / GOLDENS / "a.yaml"))
+        again = compare_compiled_workflows(base, other, views=first_run, **compare)
+        assert again.results[0].base_invocations is compare_compiled_workflows(
+            base, other, views=first_run, **compare).results[0].base_invocations  # read once per run
+
+        edited = _workflow("container")
+        _task(edited, "root", "condition-1")["when"] = "false"
+        (other / GOLDENS / "a.yaml").write_text(yaml.safe_dump(edited))
+        next_run = compare_compiled_workflows(base, other, views=RunViews(), **compare).findings()
+        assert {(f.id, f.evidence["example"]["path"]) for f in next_run} == {
+            ("workflow.unexpected-difference", "templates[root].dag.tasks[condition-1].when")}
+        (other / GOLDENS / "a.yaml").write_text(yaml.safe_dump(_workflow("container")))

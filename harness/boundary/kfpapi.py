@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import tenacity
@@ -49,6 +49,7 @@ TOKEN_SECONDS = 3600
 # The kubelet rotates a projected token once it is older than 80% of its life (k8s.io/api core/v1
 # ServiceAccountTokenProjection.expirationSeconds); an API token we request ourselves follows the same rule.
 REFRESH_FRACTION = 0.8
+T = TypeVar("T")
 
 
 class KfpApiError(HarnessError):
@@ -175,38 +176,56 @@ class KfpSession:
                 return run
         return None
 
-    def _refreshing(self, call: Callable[[], Any]) -> Any:
-        """`call` through the SDK; after a 401 once more with a new token. Safe for creates: KFP
-        authenticates before it creates anything (server/run_server.go createRun -> canAccessRun)."""
+    def _refreshing(self, call: Callable[[], T]) -> T:
+        """`call`; after a 401 (the SDK's ApiException or a plain read's `_Rejected`) once more with a new
+        token, unless another thread already replaced the rejected one. The one way every KFP API call meets an
+        expired or rotated token. Safe for creates: KFP authenticates before it creates anything
+        (server/run_server.go createRun -> canAccessRun)."""
         from kfp_server_api.exceptions import ApiException
 
+        sent = self.tokens.current() if self.tokens else ""
         try:
             return call()
-        except ApiException as exc:
+        except (ApiException, _Rejected) as exc:
             if exc.status != 401 or self.tokens is None:
                 raise
-            self.tokens.refresh()
+            self.tokens.refresh(sent)
             return call()
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         """`GET /apis/v2beta1/runs/{id}` as the wire JSON (run_details.task_details included)."""
-        for attempt in range(2):  # a 401 (token expired or rotated) is tried once more with a new token
+        def read() -> Any:
             token = self.tokens.current() if self.tokens else ""
-            try:
-                answer = requests_get(f"{self.host}/apis/v2beta1/runs/{run_id}", timeout=30,
-                                      headers={"Authorization": f"Bearer {token}"} if token else {},
-                                      verify=self.ca_file if self.ca_file else True)
-            except requests.RequestException as exc:
-                raise KfpApiError(f"KFP API unreachable while reading run {run_id}: "
-                                  f"{type(exc).__name__}",
-                                  "check the port-forward to svc/ml-pipeline") from None
-            if answer.status_code != 401 or self.tokens is None or attempt:
-                break
-            self.tokens.refresh(token)
+            answer = requests_get(f"{self.host}/apis/v2beta1/runs/{run_id}", timeout=30,
+                                  headers={"Authorization": f"Bearer {token}"} if token else {},
+                                  verify=self.ca_file if self.ca_file else True)
+            if answer.status_code == 401:
+                raise _Rejected(answer)
+            return answer
+
+        try:
+            answer = self._refreshing(read)
+        except _Rejected as rejected:  # still 401 with a new token: reported below like any other status
+            answer = rejected.answer
+        except requests.RequestException as exc:
+            raise KfpApiError(f"KFP API unreachable while reading run {run_id}: "
+                              f"{type(exc).__name__}",
+                              "check the port-forward to svc/ml-pipeline") from None
         if answer.status_code != 200:
             raise KfpApiError(f"KFP API answered {answer.status_code} for run {run_id}: "
                               f"{redact(answer.text, self.secrets)[:300]}", "check the ml-pipeline logs")
         return answer.json()
+
+
+class _Rejected(Exception):
+    """A 401 answer to a plain HTTP read, raised so that `KfpSession._refreshing` handles it as it handles the
+    SDK's ApiException(401)."""
+
+    status = 401
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__("HTTP 401")
+        self.answer = answer
 
 
 def _lost_answer(exc: BaseException) -> bool:

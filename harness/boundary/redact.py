@@ -60,10 +60,16 @@ def redact_value(value: Any, known_secrets: Sequence[str] = ()) -> Any:
     return value
 
 
+def may_hold_secrets(text: str) -> bool:
+    """False when no credential pattern can match `text` (it has none of CREDENTIAL_HINTS). A hint of one of
+    several texts is still there once they are joined with newlines, so one call can clear a whole batch."""
+    lowered = text.lower()
+    return any(hint in lowered for hint in CREDENTIAL_HINTS)
+
+
 def find_secrets(text: str) -> list[tuple[str, str, int]]:
     """(pattern name, fingerprint, line number) for every credential-looking value; never the value."""
-    lowered = text.lower()
-    if not any(hint in lowered for hint in CREDENTIAL_HINTS):
+    if not may_hold_secrets(text):
         return []
     found: set[tuple[str, str, int]] = set()
     for name, pattern in SECRET_PATTERNS.items():

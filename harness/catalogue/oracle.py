@@ -32,6 +32,7 @@ from harness.boundary.proc import Runner
 from harness.catalogue.scenarios import ScenarioSpec, compile_scenario
 from harness.config import REPO_ROOT
 from harness.errors import CommandFailedError, HarnessError
+from harness.manifests.yamlload import load_all
 from harness.models import ORACLE
 
 SCHEMA_VERSION = "1.0"
@@ -282,7 +283,6 @@ def _child(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import kfp
-    import yaml
     from google.protobuf import json_format
     from kfp import local
     from kfp.local import pipeline_orchestrator
@@ -294,7 +294,7 @@ def _child(argv: list[str] | None = None) -> int:
                workspace_root=str(Path(args.workdir) / "workspace"), raise_on_error=True)
     # The compiled IR itself, not the Python function: the oracle runs exactly what the live tier submits.
     # (kfp.components.load_component_from_file cannot load IR with importers, so parse the spec directly.)
-    document = next(yaml.safe_load_all(Path(args.pipeline).read_text()))
+    document = load_all(Path(args.pipeline).read_text())[0]
     spec = json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec())
     state, error = "SUCCEEDED", ""
     try:

@@ -31,6 +31,7 @@ from kfp import dsl
 from harness.catalogue.corpus.analysis import DRIVER_OUTPUTS
 from harness.config import REPO_ROOT
 from harness.errors import ConfigError, HarnessError
+from harness.manifests.yamlload import load_all
 from harness.models import COMPONENT_IMAGE, ORACLE, TERMINAL_STATES, Scenario
 
 PIPELINES_DIR = REPO_ROOT / "fixtures" / "pipelines"
@@ -271,7 +272,7 @@ def normalise_ir(text: str) -> str:
     """
     header = "".join(itertools.takewhile(lambda line: line.startswith("#"), text.splitlines(keepends=True)))
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(load_all(text))
     except yaml.YAMLError:
         return text  # _check_compiled reports it
     ir = documents[0] if documents and isinstance(documents[0], dict) else None
@@ -384,7 +385,7 @@ def _check_compiled(spec: ScenarioSpec, compiled: Path) -> None:
     problem = ""
     documents: list[Any] = []
     try:
-        documents = list(yaml.safe_load_all(text))  # the pipeline spec, then the platform spec if any
+        documents = list(load_all(text))  # the pipeline spec, then the platform spec if any
     except yaml.YAMLError as exc:
         problem = f"compiled IR is not valid YAML ({str(exc).splitlines()[0]})"
         fix = "avoid multi-line string defaults in pipeline parameters"

@@ -10,7 +10,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.catalogue.corpus.entry import CORPUS_DIR, FOLDER_DIRS, CorpusEntry, load_corpus, parse_folders
+from harness.catalogue.corpus.entry import (
+    CORPUS_DIR,
+    FOLDER_DIRS,
+    CorpusEntry,
+    CorpusReader,
+    load_corpus,
+    parse_folders,
+)
 from harness.catalogue.corpus.exclusions import ExclusionRule, load_exclusions, matching_rules, skips_for
 from harness.catalogue.corpus.scenarios import Coverage, corpus_coverage, parse_findings
 from harness.cli.common import default_cache_dir
@@ -50,7 +57,8 @@ def main_corpus(args: argparse.Namespace) -> int:
     rules = load_exclusions(getattr(args, "exclusions", None) or os.environ.get("KFPC_CORPUS_EXCLUSIONS"),
                             config=config)
     source = _resolve(name, specs.get(name) or config.variant(name).source, sources_dir, args)
-    entries = load_corpus(Path(source.path), folders=folders, glob=glob)
+    reader = CorpusReader()  # one listing: the trees' shared files are parsed once
+    entries = load_corpus(Path(source.path), folders=folders, glob=glob, reader=reader)
 
     # Coverage needs every compared variant's tree: from --variant NAME=SOURCE, the config's source, or
     # --sources DIR/NAME; computed whenever all are known, else the note says which are missing.
@@ -76,7 +84,7 @@ def main_corpus(args: argparse.Namespace) -> int:
                          f"or --variant NAME=SOURCE for {', '.join(absent)}")
     else:
         coverage_note = ""
-        coverage = corpus_coverage(trees, folders=folders, glob=glob)
+        coverage = corpus_coverage(trees, folders=folders, glob=glob, reader=reader)
 
     findings = parse_findings(entries, name) + (coverage.findings() if coverage else [])
     if fmt == "json":

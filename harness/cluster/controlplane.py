@@ -136,6 +136,7 @@ class ControlPlane:
     pki: Pki | None = None
     not_started: dict[str, str] = field(default_factory=dict)  # optional component -> why it is not running
     timings: dict[str, float] = field(default_factory=dict)
+    _client: requests.Session | None = field(default=None, repr=False)
 
     @property
     def server(self) -> str:
@@ -175,16 +176,21 @@ class ControlPlane:
         self._wait(lambda: self._get("/readyz").status_code == 200, timeout, "kube-apiserver /readyz")
         self.timings["apiserver-ready"] = time.monotonic() - begin
         self._controllers()
-        if "kube-controller-manager" in self.binaries:
-            # the ServiceAccount controller made `default/default`: the controller manager works
-            self._wait(lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200,
-                       timeout, "ServiceAccount default/default (kube-controller-manager)")
-        self._persistent_volumes()
+        # The Node and the PVs are created while the controllers start (each waits for the apiserver only), so
+        # the waits below overlap with kwok taking the Node and the controller manager starting.
         if "kwok" in self.binaries:
             self._post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {
                 "name": KWOK_NODE, "annotations": {KWOK_ANNOTATION: "fake"},
                 "labels": {"kubernetes.io/hostname": KWOK_NODE, "kubernetes.io/os": "linux",
                            "kubernetes.io/arch": "amd64", "type": "kwok"}}})
+        self._persistent_volumes()
+        if "kube-controller-manager" in self.binaries:
+            # the ServiceAccount controller made `default/default`: the controller manager works (its shared
+            # informers start only once every controller has started: Run in
+            # cmd/kube-controller-manager/app/controllermanager.go @v1.34.0)
+            self._wait(lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200,
+                       timeout, "ServiceAccount default/default (kube-controller-manager)")
+        if "kwok" in self.binaries:
             self._wait(self._node_ready, timeout, f"Node {KWOK_NODE} Ready (kwok)")
         self.timings["ready"] = time.monotonic() - begin
         self.progress(f"[{self.name}] control plane ready at {self.server} in {self.timings['ready']:.1f}s"
@@ -250,6 +256,13 @@ class ControlPlane:
                 "--cluster-signing-cert-file", p("ca.crt"), "--cluster-signing-key-file", p("ca.key"),
                 "--service-account-private-key-file", p("sa.key"), "--use-service-account-credentials=true",
                 "--controllers", "*,bootstrapsigner,tokencleaner", "--leader-elect=false", "--v", "1",
+                # Not kubeadm's (it keeps the default 20 QPS / burst 30, pkg/controller/apis/config/v1alpha1/
+                # defaults.go @v1.34.0): with --use-service-account-credentials each controller's ServiceAccount
+                # GET/create and TokenRequest go through one shared client (createClientBuilders in
+                # cmd/kube-controller-manager/app/controllermanager.go; k8s.io/controller-manager@v0.34.0
+                # pkg/clientbuilder/client_builder_dynamic.go), which at 20 QPS spaces the ~40 controllers
+                # ~0.15 s apart: 6-7 s of start-up, 1 s with this limit. Only the client's pace changes.
+                "--kube-api-qps", "200", "--kube-api-burst", "400",
             ])
         else:
             self.not_started["kube-controller-manager"] = "binary missing: no ReplicaSets, pods or PVC binding"
@@ -287,14 +300,16 @@ class ControlPlane:
 
     # -- API helpers (the admin client certificate; kubectl is for the harness's own steps) --------------
     def _session(self) -> requests.Session:
+        """One keep-alive session until `stop` (not a TLS handshake per poll and per PV)."""
         assert self.pki is not None
-        session = requests.Session()
-        # No proxies, and REQUESTS_CA_BUNDLE must not override our CA (requests lets the environment win
-        # over Session.verify unless trust_env is off)
-        session.trust_env = False
-        session.cert = (self.pki.path("admin.crt"), self.pki.path("admin.key"))
-        session.verify = self.pki.ca
-        return session
+        if self._client is None:
+            self._client = requests.Session()
+            # No proxies, and REQUESTS_CA_BUNDLE must not override our CA (requests lets the environment win
+            # over Session.verify unless trust_env is off)
+            self._client.trust_env = False
+            self._client.cert = (self.pki.path("admin.crt"), self.pki.path("admin.key"))
+            self._client.verify = self.pki.ca
+        return self._client
 
     def _get(self, path: str) -> requests.Response:
         return self._session().get(self.server + path, timeout=10)
@@ -323,7 +338,7 @@ class ControlPlane:
                     return
             except (requests.RequestException, ValueError):
                 pass
-            time.sleep(0.5)
+            time.sleep(0.2)  # each poll is one GET on a keep-alive connection
         raise ClusterError(f"[{self.name}] {what} not ready after {timeout:.0f}s",
                            f"see the logs in {self.directory / 'logs'}")
 
@@ -344,6 +359,9 @@ class ControlPlane:
                     process.kill()
                     process.wait(timeout)
         self.processes.clear()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         record = self.directory / "processes.json"
         if record.is_file():
             record.unlink()

@@ -8,6 +8,7 @@ import yaml
 
 from harness.cluster.base import ClusterHandle
 from harness.errors import HarnessError
+from harness.manifests.yamlload import load as load_yaml
 
 
 def validate_kubeconfig(kubeconfig: str, context: str | None) -> str:
@@ -19,7 +20,7 @@ def validate_kubeconfig(kubeconfig: str, context: str | None) -> str:
     if not path.is_file():
         raise HarnessError(f"kubeconfig {kubeconfig} does not exist", "pass --kubeconfig PATH (or set KUBECONFIG)")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError:
         raise HarnessError(f"kubeconfig {kubeconfig} is not valid YAML", "point --kubeconfig at a kubeconfig file") from None
     if not isinstance(data, dict) or data.get("kind", "Config") != "Config":

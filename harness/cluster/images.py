@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import split_image
 
 _POD_SPEC_KEYS = ("containers", "initContainers", "ephemeralContainers")
@@ -45,7 +46,7 @@ def _image_documents(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
         if not isinstance(value, str) or "image" not in value:
             continue
         try:
-            doc = yaml.safe_load(value)
+            doc = load_yaml(value)
         except yaml.YAMLError:
             continue
         if isinstance(doc, dict) and isinstance(doc.get("image"), str):

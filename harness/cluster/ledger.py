@@ -53,6 +53,15 @@ class Claim:
     entry: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class LedgerState:
+    """The ledger file's two sections: clusters by name, and the child processes (pid -> record) a run started,
+    so `clusters prune` can end what a SIGKILLed run left running."""
+
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 class Ledger:
     def __init__(self, path: Path, *, poll: float = 0.5,
                  notify: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
@@ -65,12 +74,11 @@ class Ledger:
         self.notify = notify
 
     # -- file ------------------------------------------------------------------------------------------
-    def _load(self) -> dict[str, dict[str, Any]]:
-        """The clusters section (the processes section is kept in `self._processes` for `_save`). A file that
-        is not a ledger is set aside (never deleted: it may name clusters) with one line on stderr."""
-        self._processes: dict[str, dict[str, Any]] = {}
+    def _load(self) -> LedgerState:
+        """Both sections of the file as read now. A file that is not a ledger is set aside (never deleted: it may
+        name clusters) with one line on stderr."""
         if not self.path.is_file():
-            return {}
+            return LedgerState()
         try:
             text = self.path.read_text()
             data = json.loads(text) if text.strip() else {}
@@ -81,26 +89,32 @@ class Ledger:
             self.notify(f"warning: the cluster ledger {self.path} is not valid ({_short(exc)}); moved it to {aside} "
                         "and started a new one (`kfp-conformance clusters prune --unlisted` removes kfpc-* "
                         "clusters it named)")
-            return {}
-        self._processes = processes
-        return clusters
+            return LedgerState()
+        return LedgerState(clusters, processes)
 
-    def _save(self, clusters: dict[str, dict[str, Any]]) -> None:
+    def _save(self, state: LedgerState) -> None:
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # unique: never a shared temp name
-        doc = {"version": 1, "clusters": clusters, "processes": getattr(self, "_processes", {})}
+        doc = {"version": 1, "clusters": state.clusters, "processes": state.processes}
         tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.path)
 
     @contextmanager
-    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+    def _locked_state(self) -> Iterator[LedgerState]:
+        """The whole file, read under the lock and written back when the block ends: nothing of it is kept
+        between blocks, so every change starts from what other processes wrote."""
         with self.lock:
-            clusters = self._load()
-            yield clusters
-            self._save(clusters)
+            state = self._load()
+            yield state
+            self._save(state)
+
+    @contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+        with self._locked_state() as state:
+            yield state.clusters
 
     def entries(self) -> dict[str, dict[str, Any]]:
         with self.lock:
-            return self._load()
+            return self._load().clusters
 
     def _alive(self, pid: int, entry: dict[str, Any]) -> bool:
         # A pid on another host (shared filesystem) cannot be checked: assume it is alive.
@@ -215,27 +229,28 @@ class Ledger:
 
     # -- child processes (recorded so `clusters prune` can end what a SIGKILLed run left running) -------
     def record_process(self, pid: int, argv: list[str]) -> None:
-        with self._locked():
+        with self._locked_state() as state:
             # drop records of processes that ended (their owner forgot them, or the pid is gone)
-            self._processes = {k: v for k, v in self._processes.items()
-                               if v.get("host") != self.host or pid_alive(int(k))}
-            self._processes[str(pid)] = {"owner": self.pid, "host": self.host, "start": process_start_time(pid),
+            ended = [k for k, v in state.processes.items() if v.get("host") == self.host and not pid_alive(int(k))]
+            for key in ended:
+                del state.processes[key]
+            state.processes[str(pid)] = {"owner": self.pid, "host": self.host, "start": process_start_time(pid),
                                          "argv": " ".join(Path(argv[0]).name.split() + argv[1:3])}
 
     def forget_process(self, pid: int) -> None:
-        with self._locked():
-            self._processes.pop(str(pid), None)
+        with self._locked_state() as state:
+            state.processes.pop(str(pid), None)
 
     def end_orphans(self) -> list[str]:
         """End recorded children whose harness process is gone (this host only); returns what was ended."""
         ended = []
-        with self._locked():
-            for key, record in list(self._processes.items()):
+        with self._locked_state() as state:
+            for key, record in list(state.processes.items()):
                 if record.get("host") != self.host or pid_alive(int(record.get("owner", -1))):
                     continue
                 if kill_recorded(int(key), str(record.get("start", ""))):
                     ended.append(f"{key} ({record.get('argv', '')})")
-                del self._processes[key]
+                del state.processes[key]
         return ended
 
     def forget(self, name: str) -> None:

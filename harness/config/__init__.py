@@ -7,11 +7,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
 from harness import PACKAGE_DIR
 from harness.config.live import LIVE_SCHEMA, LiveSettings, parse_live_settings
+from harness.config.loader import load_validated
 from harness.errors import ConfigError
 from harness.models import (
     DRIVER_KINDS,
@@ -204,16 +202,8 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read, schema-validate and type the catalogue. Any problem is one ConfigError naming the field."""
     file = config_path(path)
-    if not file.is_file():
-        raise ConfigError(str(file), "config file not found", "pass --config PATH or set KFPC_CONFIG")
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(file), f"not valid YAML: {str(exc).splitlines()[0]}") from exc
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(SCHEMA).iter_errors(raw))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ConfigError(str(file), f"{where}: {error.message}")
+    raw = load_validated(file, SCHEMA, missing="config file not found",
+                         fix_missing="pass --config PATH or set KFPC_CONFIG")
     modes = {name: _mode(name, body) for name, body in raw["modes"].items()}
     variants = {name: _variant(name, body) for name, body in raw["variants"].items()}
     if raw["baseline"] not in variants:

@@ -107,6 +107,7 @@ def bundle_dir(out_dir: str | os.PathLike[str], scenario: str, variant: str, mod
     return Path(out_dir) / "bundles" / scenario / f"{instance_key(variant)}.{mode}"
 
 
+# cached: the package's own bundle schema, constant for the process like an import; no run data
 @cache
 def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
@@ -135,6 +136,7 @@ def _major_minor(version: Any, where: str) -> tuple[int, int]:
 _ITEM_ARRAYS = (("tasks", "task"), ("driver_nodes", "driver_node"))
 
 
+# cached: compiled from the package's bundle schema (two entries: strict, relaxed); no run data
 @cache
 def _fast_validators(relaxed: bool) -> tuple[Any, dict[str, Any]] | None:
     """Compiled validators (fastjsonschema: ~50x quicker than jsonschema on 10 000-task bundles) for the
@@ -155,8 +157,27 @@ def _fast_validators(relaxed: bool) -> tuple[Any, dict[str, Any]] | None:
     for array, item in _ITEM_ARRAYS:
         assert envelope["properties"][array] == {"type": "array", "items": {"$ref": f"#/$defs/{item}"}}
         envelope["properties"][array] = {"type": "array"}
-        items[array] = fastjsonschema.compile({**draft7, "$defs": schema["$defs"], **schema["$defs"][item]})
+        item_schema = _inlined(schema["$defs"][item], schema["$defs"])
+        items[array] = fastjsonschema.compile({**draft7, "$defs": schema["$defs"], **item_schema})
     return fastjsonschema.compile({**envelope, **draft7}), items
+
+
+def _inlined(schema: Any, defs: Mapping[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """`schema` with each `{"$ref": "#/$defs/NAME"}` (a ref and nothing else, so the same in every draft)
+    replaced by that definition, except a recursive one. The same constraints, but the compiled validator
+    checks them inline instead of calling a function per ref (and per call building the value's name): ~20%
+    quicker on the items of 100 000-node bundles."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if len(schema) == 1 and isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref[len("#/$defs/"):]
+            if name in defs and name not in seen:
+                return _inlined(defs[name], defs, (*seen, name))
+            return schema
+        return {k: _inlined(v, defs, seen) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inlined(v, defs, seen) for v in schema]
+    return schema
 
 
 def _fast_valid(data: dict[str, Any], relaxed: bool) -> bool | None:
@@ -293,20 +314,43 @@ def read_bundle(directory: str | os.PathLike[str]) -> Bundle:
 def verified_files(target: Path, files: Mapping[str, str]) -> Iterator[tuple[str, bytes]]:
     """(name, content) of every raw file in name order, each checked against its sha256 as it is read, so
     a reader that also scans the files reads each once. Raises on the first missing or changed file."""
-    base = str(target)
-    for name, digest in sorted(files.items()):
-        _check_relative(name)
-        # os-level open, not pathlib (per-file Path objects cost more than the read on 100 000s of files)
-        try:
-            with open(os.path.join(base, name), "rb") as handle:  # noqa: PTH123
-                body = handle.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise BundleError(f"{target}: file {name} listed in bundle.json is missing",
-                              "copy the whole bundle directory, or re-collect it") from None
-        if _sha256(body) != digest:
-            raise BundleError(f"{target}: file {name} does not match its sha256 in bundle.json",
-                              "the bundle was modified after collection; re-collect it")
-        yield name, body
+    relative = os.open in os.supports_dir_fd
+    base = os.open(target, os.O_RDONLY) if relative else -1
+    try:
+        for name, digest in sorted(files.items()):
+            _check_relative(name)
+            try:
+                body = _read_all(name, base) if relative else _read_all(os.path.join(target, name))
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                raise BundleError(f"{target}: file {name} listed in bundle.json is missing",
+                                  "copy the whole bundle directory, or re-collect it") from None
+            if _sha256(body) != digest:
+                raise BundleError(f"{target}: file {name} does not match its sha256 in bundle.json",
+                                  "the bundle was modified after collection; re-collect it")
+            yield name, body
+    finally:
+        if relative:
+            os.close(base)
+
+
+READ_SIZE = 1 << 16
+
+
+def _read_all(path: str, directory: int | None = None) -> bytes:
+    """A file's bytes through os.open/os.read, opened relative to an open directory when given: half the CPU
+    of open().read() (no buffered file object, a short path walk) on 100 000s of small log files."""
+    fd = os.open(path, os.O_RDONLY, dir_fd=directory)
+    try:
+        chunk = os.read(fd, READ_SIZE)
+        if len(chunk) < READ_SIZE:  # a short read of a regular file is its end (read(2)); were it not, the
+            return chunk            # sha256 check would refuse the file, never pass it
+        chunks = [chunk]
+        while chunk:
+            chunk = os.read(fd, READ_SIZE)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def bundle_markers(*roots: str | os.PathLike[str]) -> Iterator[Path]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 
 from harness.evidence.normalize import Scrubber
 
@@ -30,7 +29,6 @@ LEVEL_HINTS = ("error", "warn", "fatal", "panic", "critical", "traceback", "leve
 MAX_WORDS = 8
 
 
-@lru_cache(maxsize=65536)  # the same message recurs across thousands of pod logs
 def _class(level: str, message: str, scrub: Scrubber) -> str:
     text = scrub.text(message.strip())
     text = QUOTED.sub("\"…\"", text)
@@ -39,8 +37,8 @@ def _class(level: str, message: str, scrub: Scrubber) -> str:
     return f"{LEVELS[level.lower()]}: {' '.join(words)}".rstrip()
 
 
-def line_class(line: str, scrub: Scrubber) -> str | None:
-    """The class of one log line if it is an error or a warning, else None."""
+def _level_message(line: str) -> tuple[str, str] | None:
+    """(level, message) of one log line if it is an error or a warning, else None."""
     stripped = K8S_TIMESTAMP.sub("", line.strip(), count=1)
     if not stripped:
         return None
@@ -52,41 +50,89 @@ def line_class(line: str, scrub: Scrubber) -> str | None:
         if isinstance(record, dict):
             level = str(record.get("level") or record.get("severity") or "").lower()
             if level in LEVELS and LEVELS[level] in ("error", "warning"):
-                return _class(level, str(record.get("msg") or record.get("message") or ""), scrub)
+                return level, str(record.get("msg") or record.get("message") or "")
             return None
     match = GLOG.match(stripped)
     if match:
-        return _class(match.group(1), match.group(2), scrub)
+        return match.group(1), match.group(2)
     match = LOGRUS.search(stripped)
     if match:
         message = match.group(2)
         if message.startswith("\""):
             message = message[1:-1]
-        return _class(match.group(1), message, scrub)
+        return match.group(1), message
     if stripped[:1] in ("I", "D") and stripped[1:5].isdigit():
         return None  # glog info/debug
     match = PLAIN.search(stripped)
     if match:
-        return _class(match.group(1), match.group(2), scrub)
+        return match.group(1), match.group(2)
     return None
 
 
-@lru_cache(maxsize=65536)  # one warning line recurs in thousands of pod logs once its timestamp is cut
-def _line_class_cached(line: str, scrub: Scrubber) -> str | None:
-    return line_class(line, scrub)
+def line_class(line: str, scrub: Scrubber) -> str | None:
+    """The class of one log line if it is an error or a warning, else None."""
+    found = _level_message(line)
+    return None if found is None else _class(*found, scrub)
+
+
+MEMO = 65536  # lines remembered per bundle: one warning recurs in 1000s of pod logs, unique lines must not grow it
+
+
+def _hinted(lowered: str) -> bool:
+    """`any(hint in lowered for hint in LEVEL_HINTS)`, spelled out: called for each line of 100 000s of logs."""
+    return ("error" in lowered or "warn" in lowered or "fatal" in lowered or "panic" in lowered
+            or "critical" in lowered or "traceback" in lowered or "level" in lowered)
+
+
+class LogClasses:
+    """The log classes of one bundle's logs. The class of a line (once its timestamp is cut) is remembered here,
+    on an object made per bundle, never in a process-wide cache (issue 13): it depends on the bundle's scrubber,
+    and a long-lived process must not keep one run's log lines."""
+
+    __slots__ = ("scrub", "_lines", "_messages")
+
+    def __init__(self, scrub: Scrubber) -> None:
+        self.scrub = scrub
+        self._lines: dict[str, str | None] = {}
+        # (level, message) -> class: glog lines carry their own time, so the same message comes in new lines
+        self._messages: dict[tuple[str, str], str] = {}
+
+    def line(self, line: str) -> str | None:
+        """`line_class(line, self.scrub)`, remembered for this bundle."""
+        if line in self._lines:
+            return self._lines[line]
+        parsed = _level_message(line)
+        found = None
+        if parsed is not None:
+            found = self._messages.get(parsed)
+            if found is None:
+                found = _class(*parsed, self.scrub)
+                if len(self._messages) < MEMO:
+                    self._messages[parsed] = found
+        if len(self._lines) < MEMO:
+            self._lines[line] = found
+        return found
+
+    def of(self, text: str) -> set[str]:
+        """The classes of one log's error and warning lines; other lines are skipped without parsing."""
+        classes: set[str] = set()
+        lines, timestamp = self._lines, K8S_TIMESTAMP.match
+        for line in text.splitlines():
+            if line[:1].isdigit():
+                cut = timestamp(line)
+                if cut:
+                    line = line[cut.end():]
+            if line in lines:  # only lines that passed the test below are remembered
+                found = lines[line]
+            elif (line[:1] in ("E", "W", "F") and line[1:5].isdigit()) or _hinted(line.lower()):
+                found = self.line(line)
+            else:
+                continue
+            if found:
+                classes.add(found)
+        return classes
 
 
 def log_classes(text: str, scrub: Scrubber) -> set[str]:
-    classes: set[str] = set()
-    for line in text.splitlines():
-        if line[:1].isdigit():
-            line = K8S_TIMESTAMP.sub("", line, count=1)
-        if not (line[:1] in ("E", "W", "F") and line[1:5].isdigit()):
-            lowered = line.lower()
-            if not any(hint in lowered for hint in LEVEL_HINTS):
-                continue
-        found = _line_class_cached(line, scrub)
-        if found:
-            classes.add(found)
-    return classes
-
+    """The classes of one log (a bundle's many logs: one `LogClasses` for all of them)."""
+    return LogClasses(scrub).of(text)

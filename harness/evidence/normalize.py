@@ -28,6 +28,11 @@ POD = re.compile(r"<workflow>-[a-z0-9][a-z0-9.-]*")
 # pod-spec-patch (backend/src/v2/driver/driver.go initPodSpecPatch @81fc181b1: "--execution_id", "<id>"),
 # also when that JSON is itself escaped inside JSON.
 EXECUTION_ID_ARG = re.compile(r'(--execution_id(?:\\?")?\s*[,=\s]\s*(?:\\?")?)\d+')
+# Cheap prechecks (each starts with a literal `-`, which the regex engine searches for quickly): every UUID
+# match contains UUID_HINT's text and every TIMESTAMP match TIMESTAMP_HINT's, so a text without the hint is
+# left as is, exactly as the full pattern (no literal prefix: tried at every position) would leave it.
+UUID_HINT = re.compile(r"-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-")
+TIMESTAMP_HINT = re.compile(r"-\d\d-\d\d[T ]\d\d:\d\d:\d\d")
 # Outputs whose values are ids generated per run: compared for presence only.
 ID_OUTPUTS = frozenset({"execution-id", "cached-execution-id"})
 ID_PLACEHOLDER = "<id>"
@@ -35,6 +40,12 @@ ID_PLACEHOLDER = "<id>"
 MIN_PATTERN_MATCH = len("<workflow>-x")
 FLAT_KEYS = 4  # objects up to this size with only string values are remembered per bundle (Scrubber.flat)
 FLAT_MEMO = 4096
+SHARED_MAX = 4096  # strings up to this length are shared between the items of a bundle (Normalizer)
+
+
+def _keep_flag(match: re.Match[str]) -> str:
+    """`\\g<1><id>` as a function: Python 3.11 expands a template in Python on every match, slower than this."""
+    return match[1] + ID_PLACEHOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +74,14 @@ class Scrubber:
             if literal in value:
                 value = value.replace(literal, placeholder)
         dashes = value.count("-")
-        if dashes >= 4:
+        if dashes >= 4 and UUID_HINT.search(value):
             value = UUID.sub("<uid>", value)
-        if dashes >= 2 and ":" in value:
+        if dashes >= 2 and ":" in value and TIMESTAMP_HINT.search(value):
             value = TIMESTAMP.sub("<time>", value)
         if "<workflow>-" in value:
             value = POD.sub("<pod>", value)
         if "--execution_id" in value:
-            value = EXECUTION_ID_ARG.sub(r"\g<1>" + ID_PLACEHOLDER, value)
+            value = EXECUTION_ID_ARG.sub(_keep_flag, value)
         return value
 
     def value(self, value: Any) -> Any:
@@ -180,37 +191,46 @@ class Normalizer:
         self._strings: dict[str, str] = {}
 
     def _share(self, value: Any) -> Any:
-        if type(value) is str and len(value) < 4096:  # long unique texts would only grow the table
+        if type(value) is str and len(value) < SHARED_MAX:  # long unique texts would only grow the table
             return self._strings.setdefault(value, value)
         return value
+
+    def _clean(self, value: Any) -> Any:
+        """`_share(scrub.value(value))` (inlined for strings: called for every output of 100 000s of nodes)."""
+        if type(value) is str:
+            value = self.scrub.text(value)
+            return self._strings.setdefault(value, value) if len(value) < SHARED_MAX else value
+        return self._share(self.scrub.value(value))
 
     def add_task(self, task: dict[str, Any]) -> None:
         if task.get("is_driver"):
             return  # drivers are compared through driver_nodes, which every variant records
-        share, scrub = self._share, self.scrub
+        share, clean, strings = self._share, self._clean, self._strings
         outputs = task.get("outputs") or {}
         artifacts: dict[str, dict[str, Any]] = {}
         for artifact in outputs.get("artifacts") or []:
             artifacts[share(artifact["name"])] = {
                 "type": share(artifact.get("type", "")),
-                "metadata": share(scrub.value(artifact.get("metadata") or {})),
+                "metadata": clean(artifact.get("metadata") or {}),
                 "digest": artifact.get("digest"),
             }
         self.run.tasks[_unique(task["path"], self.run.tasks)] = NormalTask(
             state=share(task["state"]),
-            parameters={share(k): share(scrub.value(v)) for k, v in (outputs.get("parameters") or {}).items()},
+            # JSON object keys are str: shared without the type test
+            parameters={strings.setdefault(k, k): clean(v) for k, v in (outputs.get("parameters") or {}).items()},
             artifacts=artifacts,
             error_class=share(task.get("error_class")),
         )
 
     def add_driver(self, node: dict[str, Any]) -> None:
-        share, scrub = self._share, self.scrub
-        values = driver_output_dict(node.get("outputs") or {})
-        clean = {share(k): (ID_PLACEHOLDER if k in ID_OUTPUTS and v not in (None, "", "0") else share(scrub.value(v)))
-                 for k, v in values.items()}
+        share, clean, strings = self._share, self._clean, self._strings
+        outputs = {}
+        for k, v in driver_output_dict(node.get("outputs") or {}).items():
+            outputs[strings.setdefault(k, k)] = \
+                ID_PLACEHOLDER if k in ID_OUTPUTS and v not in (None, "", "0") else clean(v)
         self.run.drivers[_unique(node["task_path"], self.run.drivers)] = NormalDriver(
             driver_type=share(node["driver_type"]), phase=share(node["phase"]),
-            node_type=share(node.get("node_type", "")), outputs=clean)
+            node_type=share(node.get("node_type", "")), outputs=outputs)
 
 
 def normalize(bundle: Bundle) -> NormalRun:

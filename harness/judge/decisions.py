@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import Finding, Severity
 
 KNOWN_FINDINGS_KIND = "KnownFindings"
@@ -109,7 +110,7 @@ class Acceptance:
 def load_known_findings(path: Path) -> list[KnownFinding]:
     """Read and validate a known-findings file; each problem is one line naming the entry and the fix."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = load_yaml(Path(path).read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read known-findings file {path}: {exc.strerror}",
                           "pass an existing file, or write one with --write-known-findings FILE") from None

@@ -14,11 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
 from harness import SCHEMAS_DIR
 from harness.config import REPO_ROOT
+from harness.config.loader import load_validated
 from harness.errors import ConfigError
 from harness.models import Finding
 
@@ -101,6 +99,7 @@ class Policy:
         return replace(finding, expected=True, evidence={**finding.evidence, "declared_by": rule.id})
 
 
+# cached: the package's own schema file, constant for the process like an import; no run data
 @cache
 def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
@@ -114,16 +113,8 @@ def load_policy(directory: str | os.PathLike[str] | None = None) -> Policy:
     rules: list[Rule] = []
     gates: list[TimingGate] = []
     files = sorted(base.glob("*.yaml"))
-    validator = jsonschema.Draft202012Validator(_schema())
     for file in files:
-        try:
-            raw = yaml.safe_load(file.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(str(file), f"not valid YAML: {str(exc).splitlines()[0]}") from exc
-        error = jsonschema.exceptions.best_match(validator.iter_errors(raw))
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-            raise ConfigError(str(file), f"{where}: {error.message}")
+        raw = load_validated(file, _schema())
         for item in raw.get("differences", []):
             if any(r.id == item["id"] for r in rules):
                 raise ConfigError(str(file), f"difference id {item['id']!r} is declared twice",

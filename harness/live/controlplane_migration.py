@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.boundary.kube import Kube
 from harness.live.controlplane_install import InstallReport, install_on_controlplane, walk_on_controlplane
 from harness.live.install import Installer
 from harness.live.migration import lookup_orphans
+from harness.manifests.yamlload import load_all
 from harness.plan.build import NO_KUBELET
 from harness.plan.migration import KEPT, MigrationPlan, plural
 from harness.render.kustomize import resource_key
@@ -61,7 +60,7 @@ def migrate_on_controlplane(plan: MigrationPlan, installer: Installer, mirror: P
                             moves: tuple[str, ...] = ("upgrade", "rollback")) -> MigrationReport:
     """Install the old variant, then walk each planned move in place and look up its predicted orphans."""
     pair = plan.install.pairs[0]
-    report = MigrationReport(install_on_controlplane(pair, installer, mirror))
+    report = MigrationReport(install_on_controlplane(pair, installer, mirror, kube=kube))
     kubectl = list(pair.cluster.kubectl())
     files = {**plan.install.files, **plan.files}
     for move in plan.moves:
@@ -69,7 +68,7 @@ def migrate_on_controlplane(plan: MigrationPlan, installer: Installer, mirror: P
             continue
         steps = [s for s in plan.steps if s.phase.split(":")[0] == move.name]
         report.not_verified += [f"{s.phase}: {s.description}: {NO_KUBELET}" for s in steps if s.action == "migration"]
-        walk = walk_on_controlplane(steps, installer, mirror, kubectl)
+        walk = walk_on_controlplane(steps, installer, mirror, kube)
         kinds = cluster_scoped_kinds(installer, kubectl)
         source, target = (_render(files, f"{v}.{plan.mode}") for v in (move.from_variant, move.to_variant))
         left = left_behind(source, target, kinds, kube)
@@ -85,7 +84,7 @@ def migrate_on_controlplane(plan: MigrationPlan, installer: Installer, mirror: P
 def _render(files: dict[str, str], pair: str) -> list[dict[str, Any]]:
     """What a variant's install applies from its render (what harness.static.orphans compares)."""
     return [d for name in ("cluster-scoped", "overlay")
-            for d in yaml.safe_load_all(files.get(f"rendered/{pair}/{name}.yaml", "")) if isinstance(d, dict)]
+            for d in load_all(files.get(f"rendered/{pair}/{name}.yaml", "")) if isinstance(d, dict)]
 
 
 def cluster_scoped_kinds(installer: Installer, kubectl: list[str]) -> set[tuple[str, str]]:

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.boundary.kube import ARGO_WORKFLOWS, Kube
 from harness.boundary.proc import Runner
 from harness.boundary.redact import redact_value
@@ -27,6 +25,7 @@ from harness.live.install import RUNNABLE
 from harness.live.runs import RunContext, run_scenario, wait_for_run
 from harness.live.session import LiveOptions, LiveSession, signals_as_exceptions
 from harness.live.wait import Status, WaitTimeout, wait_for
+from harness.manifests.yamlload import load_all
 from harness.models import Finding, Scenario
 from harness.plan.build import PlanStep
 from harness.plan.migration import (
@@ -112,7 +111,7 @@ class MigrationRun:
 
     def _renders(self, variant: str) -> list[dict[str, Any]]:
         path = self.out_dir / "rendered" / f"{variant}.{self.mode.name}" / "overlay.yaml"
-        return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)] if path.is_file() else []
+        return [d for d in load_all(path.read_text()) if isinstance(d, dict)] if path.is_file() else []
 
     def _context(self, handle: ClusterHandle, kube: Kube, kfp: Any, variant: str, **timeouts: int) -> RunContext:
         return RunContext(cluster=handle, variant=self.selection.config.variant(variant), mode=self.mode,

@@ -16,10 +16,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
-
 from harness.errors import HarnessError
 from harness.manifests.labels import labels_match
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import Finding, Severity, Variant
 
 TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -110,7 +109,7 @@ def driver_url(variant: Variant, manifests: list[dict[str, Any]]) -> str:
         for cm in (m for m in manifests if m.get("kind") == "ConfigMap"):
             labels = cm["metadata"].get("labels") or {}
             if labels.get("workflows.argoproj.io/configmap-type") == "ExecutorPlugin":
-                sidecar = yaml.safe_load(cm["data"]["sidecar.container"]) or {}
+                sidecar = load_yaml(cm["data"]["sidecar.container"]) or {}
                 port = sidecar.get("ports", [{}])[0].get("containerPort", 8080)
                 # the plugin listens on every interface of the workflow's agent pod (§3.2)
                 return f"http://{{agent_pod_ip}}:{port}/api/v1/template.execute"

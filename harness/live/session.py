@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.boundary.proc import Runner
 from harness.cluster.base import ClusterHandle, ClusterProvider, new_run_id
 from harness.cluster.controlplane import ControlPlaneProvider
@@ -32,8 +30,9 @@ from harness.cluster.prerequisites import offline_prerequisites, tree_files
 from harness.errors import HarnessError
 from harness.live.install import INSTALL_PHASES, Installer
 from harness.models import Mode, Scenario, Variant
-from harness.plan.build import NO_KUBELET, PairInput, PairPlan, Plan, PlanOptions, build_plan
+from harness.plan.build import NO_KUBELET, PairInput, PairPlan, Plan, PlanMemo, PlanOptions, build_plan
 from harness.rbac.live import Check
+from harness.render.kustomize import load_manifests
 from harness.selection import Selection
 from harness.static.credentials import reviewer_copy
 
@@ -131,6 +130,7 @@ def pair_inputs(selection: Selection, which: str = "ci", progress: Callable[[str
     """Render each selected (variant, mode) with the static tier's renderer and mirror."""
     inputs = []
     total = len(selection.variants) * len(selection.modes)
+    memo = PlanMemo()  # this run's plans share their YAML work (every mode's pairs apply the same prerequisites)
     for variant in selection.variants:
         source = selection.sources[variant.name]
         tree = Path(source.path)
@@ -142,7 +142,8 @@ def pair_inputs(selection: Selection, which: str = "ci", progress: Callable[[str
             fetched = offline_prerequisites(mode, live, renderer.mirror, renderer.kubectl, renderer.runner)
             inputs.append(PairInput(variant, mode, source, render.cluster_scoped.manifests, render.overlay.manifests,
                                     {"cluster-scoped": render.cluster_scoped.digest,
-                                     "overlay": render.overlay.digest}, tree_files(tree, mode, live), fetched))
+                                     "overlay": render.overlay.digest}, tree_files(tree, mode, live), fetched,
+                                    memo))
     return inputs
 
 
@@ -157,10 +158,16 @@ def write_plan(plan: Plan, out_dir: Path, work_dir: Path | None = None) -> None:
     with every Secret value and literal credential replaced by its fingerprint; with `work_dir`, the files as
     they are applied go there (a private directory the commands run in, never uploaded)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    reviewed: dict[str, str] = {}  # every pair of a mode writes the same prerequisite copies: mask each text once
     for relative, text in plan.files.items():
         path = out_dir / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(reviewer_copy(text) if relative.endswith((".yaml", ".yml")) else text)
+        if relative.endswith((".yaml", ".yml")):
+            if text not in reviewed:
+                reviewed[text] = reviewer_copy(text)
+            path.write_text(reviewed[text])
+        else:
+            path.write_text(text)
         if work_dir is not None:
             private = work_dir / relative
             private.parent.mkdir(parents=True, exist_ok=True)
@@ -231,13 +238,13 @@ class LiveSession:
 
         manifests = sorted({s.manifest for s in pair.phase_steps(*INSTALL_PHASES) if s.manifest.endswith(".yaml")
                             and s.manifest in self.plan.files})
-        applied = [d for name in manifests for d in yaml.safe_load_all(self.plan.files[name]) if isinstance(d, dict)]
+        applied = [d for name in manifests for d in load_manifests(self.plan.files[name])]
         index = index_manifests([*applied, *self.selection.config.profile_objects(variant, mode)])
         return {check: answer["allowed"] for check, answer in zip(checks, predict_access(index, checks))}
 
     def overlay_manifests(self, pair: PairPlan) -> list[dict[str, Any]]:
         text = self.plan.files.get(f"rendered/{pair.key}/overlay.yaml", "")
-        return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        return load_manifests(text)
 
     def _absolute(self, handle: ClusterHandle) -> ClusterHandle:
         path = Path(handle.kubeconfig)

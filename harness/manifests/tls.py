@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import yaml
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import Finding, Severity
 
 
@@ -155,7 +155,7 @@ def driver_connections(manifests: Iterable[dict[str, Any]], workflows_dir: Path 
     for obj in manifests:
         labels = obj.get("metadata", {}).get("labels", {}) or {}
         if obj.get("kind") == "ConfigMap" and labels.get("workflows.argoproj.io/configmap-type") == "ExecutorPlugin":
-            sidecar = yaml.safe_load(obj.get("data", {}).get("sidecar.container", "") or "{}") or {}
+            sidecar = load_yaml(obj.get("data", {}).get("sidecar.container", "") or "{}") or {}
             for port in sidecar.get("ports", []):
                 target = f"localhost:{port.get('containerPort')}"
                 connections.setdefault(("http", target), {

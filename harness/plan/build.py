@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from harness import DATA_DIR
 from harness.cluster.base import ClusterHandle, cluster_labels, cluster_name
@@ -32,6 +31,7 @@ from harness.cluster.prerequisites import Fetched
 from harness.config import Config
 from harness.config.live import LiveSettings
 from harness.errors import ConfigError, HarnessError
+from harness.manifests.yamltext import DumpMemo, dump_documents
 from harness.models import COMPONENT_IMAGE as BASE_IMAGE
 from harness.models import Mode, Scenario, Source, Variant, instance_key, split_image
 from harness.plan.images import (
@@ -41,6 +41,7 @@ from harness.plan.images import (
     build_commands,
     load_image_builds,
 )
+from harness.render.kustomize import load_manifests
 
 PLAN_VERSION = "1.0"
 KEEP_CHOICES = ("never", "on-failure", "always")
@@ -81,6 +82,23 @@ class PlanStep:
         return {k: v for k, v in data.items() if v not in ("", 0, [], {}, ())}
 
 
+@dataclass
+class PlanMemo:
+    """The YAML work of one run's plans, done once: each pair of a mode applies the same multi-megabyte Istio and
+    cert-manager copies, a variant's objects recur in every mode, most objects in every variant, and a migration
+    builds the install plan again for each move. Made per run, never process-wide."""
+
+    parsed: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)  # file text -> its objects
+    dumped: DumpMemo = field(default_factory=dict)  # harness.manifests.yamltext's memo
+
+    def objects(self, text: str) -> tuple[dict[str, Any], ...]:
+        """The objects of a file the plan applies verbatim (a mirrored prerequisite, a file of the tree); shared
+        by every plan of the run, so read-only."""
+        if text not in self.parsed:
+            self.parsed[text] = tuple(load_manifests(text))
+        return self.parsed[text]
+
+
 @dataclass(frozen=True)
 class PairInput:
     """What the plan needs for one (variant, mode): the resolved tree and its rendered install."""
@@ -93,6 +111,9 @@ class PairInput:
     render_digests: dict[str, str]  # {"cluster-scoped": digest, "overlay": digest}
     tree_files: dict[str, str] = field(default_factory=dict)  # path in the tree -> text (e.g. metacontroller CRD)
     fetched: dict[str, Fetched] = field(default_factory=dict)  # prerequisite URL -> its copy in the offline mirror
+    # one per run, shared by every pair of the selection (harness.live.session.pair_inputs), so by every plan a run
+    # or migration builds from them
+    memo: PlanMemo = field(default_factory=PlanMemo, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -169,39 +190,14 @@ def digest_text(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def dump_manifests(manifests: list[dict[str, Any]]) -> str:
-    """`yaml.safe_dump_all(manifests, sort_keys=False)`, byte for byte (plan digests depend on it), ~2x faster.
-
-    libyaml's emitter (CSafeDumper) writes the same text as PyYAML's pure-Python one except where it folds
-    long or multi-line double-quoted scalars differently (envoy configs in ConfigMaps), so documents holding
-    such strings keep the Python emitter; tests/golden plan digests pin the equivalence.
-    """
-    out = []
-    for i, doc in enumerate(manifests):
-        dumper = _CDumper if _plain_strings(doc) else yaml.SafeDumper
-        out.append(("---\n" if i else "") + yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False))
-    return "".join(out)
-
-
-_CDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def _plain_strings(value: Any) -> bool:
-    """Every key and string value short, single-line ASCII: text both emitters write identically."""
-    if isinstance(value, str):
-        return len(value) < 60 and "\n" not in value and value.isascii()
-    if isinstance(value, dict):
-        return all(_plain_strings(k) and _plain_strings(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain_strings(v) for v in value)
-    return True
 
 
 class _PairBuilder:
     """Accumulates the steps of one (variant, mode)."""
 
-    def __init__(self, pair: str, handle: ClusterHandle, settings: LiveSettings, files: dict[str, str]) -> None:
-        self.pair, self.handle, self.settings, self.files = pair, handle, settings, files
+    def __init__(self, pair: str, handle: ClusterHandle, settings: LiveSettings, files: dict[str, str],
+                 memo: PlanMemo) -> None:
+        self.pair, self.handle, self.settings, self.files, self.memo = pair, handle, settings, files, memo
         self.steps: list[PlanStep] = []
         self.kubectl = handle.kubectl()
 
@@ -226,23 +222,23 @@ class _PairBuilder:
         s = self.settings
         return {"attempts": s.install_attempts, "pause": s.timeout("retry-pause")} if s.install_attempts > 1 else {}
 
-    def apply_file(self, phase: str, name: str, manifests: list[dict[str, Any]], what: str, timeout: int,
+    def apply_file(self, phase: str, name: str, manifests: Sequence[dict[str, Any]], what: str, timeout: int,
                    text: str | None = None) -> None:
         """Apply `manifests` (written as YAML), or `text` verbatim (a file of the tree, a mirrored render)."""
-        text = dump_manifests(manifests) if text is None else text
+        text = dump_documents(manifests, memo=self.memo.dumped) if text is None else text
         path = self.file(name, text)
         self.add(phase, "apply", f"apply {what} ({len(manifests)} objects)", argv=self._apply_argv("-f", path),
                  manifest=path, digest=digest_text(text), objects=len(manifests), timeout=timeout, **self._retry())
 
     def apply_url(self, phase: str, flag: str, url: str, fetched: dict[str, Fetched], name: str, what: str,
-                  timeout: int) -> list[dict[str, Any]]:
+                  timeout: int) -> Sequence[dict[str, Any]]:
         """A prerequisite URL: its offline-mirror copy when there is one (applied as a file), else online."""
         copy = fetched.get(url)
         if copy is None:
             self.add(phase, "apply", f"apply {what} (online)", argv=self._apply_argv(flag, url), timeout=timeout,
                      **self._retry())
             return []
-        manifests = [d for d in yaml.safe_load_all(copy.text) if isinstance(d, dict)]
+        manifests = self.memo.objects(copy.text)
         self.apply_file(phase, name, manifests, f"{what} (offline mirror {copy.mirror_path})", timeout, copy.text)
         return manifests
 
@@ -274,7 +270,7 @@ class _PairBuilder:
                  timeout=timeout, target=f"{kind.lower()}/{namespace}/{name}", namespace=namespace)
 
 
-def _crd_names(manifests: list[dict[str, Any]]) -> list[str]:
+def _crd_names(manifests: Sequence[dict[str, Any]]) -> list[str]:
     return [m["metadata"]["name"] for m in manifests if m.get("kind") == "CustomResourceDefinition"]
 
 
@@ -310,7 +306,7 @@ def _metacontroller_crd(b: _PairBuilder, pair: PairInput) -> None:
     if text is None:
         raise ConfigError(s.metacontroller_crd, f"not found in the {pair.variant.name} tree",
                           "point live.metacontroller_crd at the CRD file inside the KFP tree")
-    manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    manifests = b.memo.objects(text)
     b.apply_file("prerequisites", "metacontroller-crd.yaml", manifests,
                  f"metacontroller CRD from the tree ({s.metacontroller_crd})", s.timeout("apply"), text)
     b.wait_crds("prerequisites", _crd_names(manifests), s.timeout("crds"))
@@ -334,7 +330,7 @@ def _test_profile(b: _PairBuilder, pair: PairInput, run_id: str) -> None:
     if present:
         for path in present:
             text = pair.tree_files[path]
-            manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+            manifests = b.memo.objects(text)
             _check_profile_namespace(path, manifests, pair, s)
             b.apply_file("profile", path, manifests, f"{path} from the {pair.variant.name} tree", s.timeout("apply"),
                          text)
@@ -348,7 +344,7 @@ def _test_profile(b: _PairBuilder, pair: PairInput, run_id: str) -> None:
         text = env.get_template("multi-user-test-profile.yaml.j2").render(
             namespace=s.profile_namespace, owner=s.profile_owner, kfp_namespace=s.namespace,
             labels=cluster_labels(run_id))
-        manifests = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+        manifests = load_manifests(text)
         b.apply_file("profile", "test-profile.yaml", manifests,
                      f"FALLBACK harness/data/multi-user-test-profile.yaml.j2: the {pair.variant.name} tree has none of "
                      f"{', '.join(s.test_profile_files)} (test profile {s.profile_namespace}, owner {s.profile_owner})",
@@ -361,7 +357,7 @@ def _test_profile(b: _PairBuilder, pair: PairInput, run_id: str) -> None:
                      "namespace": s.profile_namespace})
 
 
-def _check_profile_namespace(path: str, manifests: list[dict[str, Any]], pair: PairInput, s: LiveSettings) -> None:
+def _check_profile_namespace(path: str, manifests: Sequence[dict[str, Any]], pair: PairInput, s: LiveSettings) -> None:
     """The tree's Profile names the namespace every later step uses; a different setting would wait forever."""
     profiles = [(o.get("metadata") or {}).get("name", "") for o in manifests if o.get("kind") == "Profile"]
     wrong = [n for n in (s.profile_namespace, pair.mode.user_namespace) if profiles and n not in profiles]
@@ -574,7 +570,7 @@ def _pair_plan(pair: PairInput, scenarios: list[Scenario], options: PlanOptions,
     else:
         assert options.existing is not None
         handle = options.existing
-    b = _PairBuilder(key, handle, settings, files)
+    b = _PairBuilder(key, handle, settings, files, pair.memo)
     overrides = image_overrides(variant, settings, options, pair.cluster_scoped + pair.overlay, mode.name)
     cluster_scoped, changes = override_images(pair.cluster_scoped, overrides)
     overlay, more = override_images(pair.overlay, overrides)

@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
-import yaml
-
 from harness.boundary.proc import Runner
 from harness.config import REPO_ROOT
-from harness.errors import ConfigError, HarnessError
+from harness.config.loader import load_validated
+from harness.errors import HarnessError
 from harness.progress import Progress, silent
 
 DEFAULT_IMAGES_FILE = REPO_ROOT / "fixtures" / "images.yaml"
@@ -48,13 +46,8 @@ class ImageBuild:
 def load_image_builds(path: Path | None = None, *, registry: str | None = None, tag: str | None = None,
                       only: list[str] | None = None) -> list[ImageBuild]:
     file = Path(path or DEFAULT_IMAGES_FILE)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(str(file), f"cannot read: {exc}") from None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_SCHEMA).iter_errors(raw))
-    if error is not None:
-        raise ConfigError(str(file), f"{'/'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}")
+    raw = load_validated(file, _SCHEMA, missing="image list not found",
+                         fix_missing="pass --images-file PATH (default fixtures/images.yaml)")
     registry, tag = registry or raw["registry"], tag or raw["tag"]
     builds = [ImageBuild(i["name"], i["dockerfile"], i.get("context", "."), f"{registry}/{i['name']}:{tag}")
               for i in raw["images"]]

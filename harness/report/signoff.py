@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 from harness.config import Config, load_config
 from harness.errors import BundleError, ConfigError
 from harness.evidence.bundle import unfinished_dirs
-from harness.evidence.compact import Evidence, iter_evidence
+from harness.evidence.compact import Evidence
+from harness.evidence.parallel import iter_evidence
 from harness.judge.compare import compare_all, driver_identities
 from harness.judge.decisions import KnownFinding
 from harness.judge.policy import load_policy
@@ -37,15 +39,17 @@ def load_bundles(roots: Sequence[str | os.PathLike[str]]) -> tuple[list[Evidence
     """All bundles under `roots` (verified, as the compact evidence the comparison needs: a 100 000-node
     bundle is never held parsed whole), merged; plus an input record per bundle (key, run id, sha256)."""
     chosen: dict[tuple[str, str, str], tuple[Evidence, str]] = {}
-    for bundle in iter_evidence(*roots):
-        digest = bundle.sha256  # taken of the bytes that were read (not a second read of 100s of MB)
-        previous = chosen.get(bundle.key)
-        if previous is not None and previous[1] != digest:
-            raise BundleError(
-                f"two different bundles for {bundle.scenario}/{bundle.variant}.{bundle.mode}: "
-                f"{previous[0].path} and {bundle.path}",
-                "pass each CI job's bundles once, or remove the stale copy")
-        chosen[bundle.key] = (bundle, digest)
+    # closing: a refused duplicate ends the read's worker processes now, not when the generator is collected
+    with closing(iter_evidence(*roots)) as evidence:
+        for bundle in evidence:
+            digest = bundle.sha256  # taken of the bytes that were read (not a second read of 100s of MB)
+            previous = chosen.get(bundle.key)
+            if previous is not None and previous[1] != digest:
+                raise BundleError(
+                    f"two different bundles for {bundle.scenario}/{bundle.variant}.{bundle.mode}: "
+                    f"{previous[0].path} and {bundle.path}",
+                    "pass each CI job's bundles once, or remove the stale copy")
+            chosen[bundle.key] = (bundle, digest)
     inputs = [{"bundle": f"{k[0]}/{k[1]}.{k[2]}", "run_id": b.data["run"]["id"], "status": b.data["status"],
                "sha256": digest} for k, (b, digest) in sorted(chosen.items())]
     return [b for _, (b, _) in sorted(chosen.items())], inputs

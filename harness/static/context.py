@@ -3,8 +3,9 @@ signature. Checks (`harness.static.registry`) and the runner (`harness.static.ru
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -12,8 +13,10 @@ from typing import Any
 
 from harness.models import Finding, Mode, Variant
 from harness.progress import Progress, silent
-from harness.render.kustomize import InstallRender
+from harness.render.kustomize import InstallRender, Render, install_overlay
 from harness.selection import Selection
+from harness.static.validate import SchemaValidator
+from harness.static.workflows import RunViews
 
 OVERLAYS = ("ci", "product")
 
@@ -35,6 +38,10 @@ class StaticContext:
     selection: Selection
     renders: dict[tuple[str, str, str], InstallRender] = field(default_factory=dict)  # (variant, mode, which)
     progress: Progress = silent  # slow steps report here (the CLI decides whether anyone sees it)
+    # Memos of this run only (issue 13: nothing outlives a run): built validators and each distinct object's
+    # schema errors, and the compiled-workflow goldens' canonical views.
+    validator: SchemaValidator = field(default_factory=SchemaValidator)
+    workflow_views: RunViews = field(default_factory=RunViews)
 
     def render(self, variant: str, mode: str, which: str = "ci") -> InstallRender:
         return self.renders[(variant, mode, which)]
@@ -67,31 +74,75 @@ def self_comparisons(findings: list[Finding]) -> list[Finding]:
 
 
 def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2,
-               then: Callable[[InstallRender], object] | None = None) -> None:
+               then: Callable[[InstallRender], object] | None = None,
+               mode_done: Callable[[Mode], object] | None = None,
+               staged: Callable[[], object] | None = None) -> None:
     """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part).
 
-    `then` runs on each install render as soon as it exists, in the render's thread: Python work on one
-    render overlaps the kustomize processes of the others (they hold no GIL while they run).
+    The worker threads only stage trees and run kustomize, back to back, each distinct render once. This
+    thread meanwhile assembles the installs in mode order and runs the Python work on them: `then` on each
+    install as soon as it exists, and `mode_done` once every install of a mode exists (that mode's checks), so
+    Python work overlaps the kustomize processes still running (they hold no GIL). `staged` runs once every
+    tree is staged: Python work started there no longer slows the staging that kustomize waits for.
     """
     sel = ctx.selection
-    jobs = [(v.name, m, which) for v in sel.variants for m in sel.modes for which in overlays]
+    jobs = [(v.name, m, which) for m in sel.modes for v in sel.variants for which in overlays]
     ctx.progress(f"rendering {len(jobs)} installs with kustomize (cached renders are instant)")
-    # Cluster-scoped renders are shared by the modes of a tree; render them first so threads don't race.
-    for variant in {v.name for v in sel.variants}:
-        for cluster_scoped in {m.cluster_scoped for m in sel.modes}:
-            sel.renderer.render(ctx.tree(variant), cluster_scoped)
-
-    def one(job: tuple[str, Mode, str]) -> InstallRender:
-        install = sel.renderer.render_install(ctx.tree(job[0]), job[1], job[2])
-        if then is not None:
-            then(install)
-        return install
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(one, jobs)
-        for done, ((variant, mode, which), result) in enumerate(zip(jobs, results), 1):
-            ctx.renders[(variant, mode.name, which)] = result
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        renders = _start_renders(pool, ctx, jobs, workers)
+        if staged is not None:
+            staged()
+        left = Counter(mode.name for _variant, mode, _which in jobs)
+        for mode in sel.modes:
+            if not left[mode.name] and mode_done is not None:  # no overlay selected: its checks find nothing
+                mode_done(mode)
+        handed: set[tuple[str, str]] = set()
+        for done, (variant, mode, which) in enumerate(jobs, 1):
+            overlay_key = (variant, install_overlay(mode, which))
+            overlay = renders[overlay_key].result()
+            # An install reads its renders from the cache as a render of its own would (`cached` in static.json):
+            # the cluster-scoped one was rendered by an earlier job; an overlay shared by two installs is
+            # handed to the first and read from the cache by the next.
+            if overlay_key in handed:
+                overlay = sel.renderer.render(ctx.tree(variant), overlay_key[1])
+            handed.add(overlay_key)
+            install = InstallRender(mode.name, which, sel.renderer.render(ctx.tree(variant), mode.cluster_scoped),
+                                    overlay)
+            ctx.renders[(variant, mode.name, which)] = install
             ctx.progress(f"rendered {done}/{len(jobs)}: {variant} {mode.name} ({which})")
+            if then is not None:
+                then(install)
+            left[mode.name] -= 1
+            if not left[mode.name] and mode_done is not None:
+                mode_done(mode)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # on an error, renders not started yet never start
+
+
+def _start_renders(pool: ThreadPoolExecutor, ctx: StaticContext, jobs: list[tuple[str, Mode, str]],
+                   workers: int) -> dict[tuple[str, str], Future[Render]]:
+    """Queue each distinct (variant, overlay) render once, each tree's cluster-scoped ones first; return once
+    every tree is staged and every cluster-scoped render is done (a broken one stops the run first, as before).
+
+    The queue starts with one tree's staging per worker, then each render is followed by the next tree's
+    staging: the first kustomize starts as soon as one tree is staged.
+    """
+    sel = ctx.selection
+    cluster_scoped = [(v.name, m.cluster_scoped) for v in sel.variants for m in sel.modes]
+    wanted = dict.fromkeys([*cluster_scoped, *((v, install_overlay(m, which)) for v, m, which in jobs)])
+    names = [v.name for v in sel.variants]
+    stages = {name: pool.submit(sel.renderer.stage, ctx.tree(name)) for name in names[:workers]}
+    renders = {}
+    for variant, overlay in wanted:
+        renders[(variant, overlay)] = pool.submit(sel.renderer.render, ctx.tree(variant), overlay)
+        if len(stages) < len(names):
+            stages[names[len(stages)]] = pool.submit(sel.renderer.stage, ctx.tree(names[len(stages)]))
+    for name in names:
+        stages[name].result()
+    for key in dict.fromkeys(cluster_scoped):
+        renders[key].result()
+    return renders
 
 
 # A check takes the context, the pairs and one mode, and returns findings plus data for static.json.

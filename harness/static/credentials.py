@@ -6,8 +6,9 @@ A value is a *credential* when its key looks like one (`*SECRET*`, `*PASSWORD*`,
 PEM private key: the shapes `harness.boundary.redact` already knows). Outputs carry a fingerprint
 (`harness.boundary.redact.fingerprint`: hash prefix and length) instead of the value.
 
-This module only classifies and masks; it imports nothing but `harness.boundary.redact`, so the inventory diff can
-use it without a cycle. The scan over renders lives in `harness.static.security_checks`.
+This module only classifies and masks; it imports nothing but `harness.boundary.redact` and the YAML reader and
+writer (`harness.manifests.yamlload`, `harness.manifests.yamltext`), so the inventory diff can use it without a cycle.
+The scan over renders lives in `harness.static.security_checks`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import yaml
 
 from harness.boundary.redact import SECRET_PATTERNS, fingerprint
+from harness.manifests.yamlload import load_all
+from harness.manifests.yamltext import dump_documents
 
 # Key names that hold a credential (case-insensitive, `-`/`.` treated as `_`).
 _CREDENTIAL_KEY = re.compile(
@@ -133,7 +136,7 @@ def reviewer_copy(text: str) -> str:
     """A manifest file as a reviewer may see it: every Secret's `data`/`stringData` value and every literal
     credential elsewhere replaced by its fingerprint; a file with nothing to mask comes back unchanged."""
     try:
-        docs = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        docs = load_all(text)
     except yaml.YAMLError:
         return mask_credentials(text)
     masked_docs = []
@@ -143,4 +146,6 @@ def reviewer_copy(text: str) -> str:
         masked_docs.append(mask_credentials(doc) if isinstance(doc, dict | list) else doc)
     if masked_docs == docs:
         return text
+    if all(isinstance(doc, dict) for doc in masked_docs):  # the same text, written faster (write_plan's hot spot)
+        return dump_documents(masked_docs, width=120)
     return yaml.safe_dump_all(masked_docs, sort_keys=False, width=120)

@@ -15,7 +15,9 @@ from typing import Any
 import yaml
 
 from harness.manifests.labels import labels_match, selector_matches
+from harness.manifests.services import selects_pods, service_backends
 from harness.manifests.workloads import POD_SPEC_PATHS, containers, pod_metadata, pod_spec
+from harness.manifests.yamlload import Loader
 from harness.models import Finding, Mode, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
 from harness.static.inventory import describe, subject_of
@@ -119,7 +121,7 @@ def collect_images(manifests: Iterable[Manifest]) -> list[ImageReference]:
                     found.append(ImageReference(text.strip(), subject, location, embedded=True))
                     continue
                 try:
-                    parsed = yaml.safe_load(text)
+                    parsed = yaml.load(text, Loader=Loader)  # libyaml: ~700 ConfigMap strings per run
                 except yaml.YAMLError:
                     continue  # not YAML/JSON: a script or a template, nothing structured to read
                 if isinstance(parsed, dict | list):
@@ -280,7 +282,7 @@ def _plugin_driver(manifests: list[Manifest], carriers: list[Carrier], cas: list
         for obj in _find(manifests, carrier):
             text = (obj.get("data") or {}).get(key)
             try:
-                container = yaml.safe_load(text) if isinstance(text, str) else None
+                container = yaml.load(text, Loader=Loader) if isinstance(text, str) else None
             except yaml.YAMLError:
                 container = None
             if not isinstance(container, dict):
@@ -432,23 +434,17 @@ def _restricts_ingress(policy: Manifest) -> bool:
 
 def service_exposure(manifests: list[Manifest]) -> list[ServiceExposure]:
     """Every Service with a pod selector, with the policies that select its pods."""
-    # a CronJob's pod labels are under spec.jobTemplate.spec.template (harness.manifests.workloads)
-    workloads = [(subject_of(o), resource_key(o)[2], pod_metadata(o).get("labels") or {})
-                 for o in manifests if o.get("kind") in POD_SPEC_PATHS]
     policies = [o for o in manifests if o.get("kind") == "NetworkPolicy" and _restricts_ingress(o)]
     authz = [o for o in manifests if o.get("kind") == "AuthorizationPolicy"
              and o.get("apiVersion", "").startswith("security.istio.io/")]
     out = []
     for svc in manifests:
-        if svc.get("kind") != "Service":
-            continue
-        spec = svc.get("spec") or {}
-        selector = spec.get("selector") or {}
-        if not selector or spec.get("type") == "ExternalName":
+        if svc.get("kind") != "Service" or not selects_pods(svc):
             continue  # no pods behind it that a policy could protect
+        spec = svc.get("spec") or {}
         key = resource_key(svc)
-        backends = [(name, labels) for name, ns, labels in workloads
-                    if ns == key[2] and labels_match(selector, labels)]
+        # a CronJob's pod labels are under spec.jobTemplate.spec.template (harness.manifests.workloads)
+        backends = [(subject_of(w), pod_metadata(w).get("labels") or {}) for w in service_backends(svc, manifests)]
         protected_by = set()
         for _name, labels in backends:
             for policy in policies:

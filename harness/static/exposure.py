@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.manifests.labels import labels_match
-from harness.manifests.workloads import pod_metadata, pod_spec
+from harness.manifests.services import service_backends
+from harness.manifests.workloads import pod_spec
 from harness.models import Finding, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
 from harness.static.crosscheck import Carrier, parse_carrier
@@ -49,18 +49,10 @@ def _image_role(image: str) -> str:
     return ROLE_IMAGES.get(name, "")
 
 
-def _workloads(manifests: Iterable[Manifest]) -> list[tuple[str, str, dict[str, Any], set[str]]]:
-    """(subject, namespace, pod labels, roles) for each workload with a pod template."""
-    out = []
-    for obj in manifests:
-        spec = pod_spec(obj)
-        if spec is None:
-            continue
-        labels = pod_metadata(obj).get("labels") or {}
-        roles = {_image_role(str(c.get("image", ""))) for c in spec.get("containers") or [] if isinstance(c, dict)}
-        key = resource_key(obj)
-        out.append((describe(key), key[2], labels, roles - {""}))
-    return out
+def _roles(workload: Manifest) -> set[str]:
+    """The roles (driver, API server) of a workload's images."""
+    spec = pod_spec(workload) or {}
+    return {_image_role(str(c.get("image", ""))) for c in spec.get("containers") or [] if isinstance(c, dict)} - {""}
 
 
 def backend_roles(manifests: list[Manifest], variant: Variant | None = None) -> dict[ResourceKey, set[str]]:
@@ -68,7 +60,6 @@ def backend_roles(manifests: list[Manifest], variant: Variant | None = None) -> 
     carriers count as the driver whatever image they run."""
     carriers: list[Carrier] = [parse_carrier(c) for c in (variant.driver.carriers if variant else ())]
     carrier_subjects = {f"{c.kind} {c.name}" for c in carriers}
-    workloads = _workloads(manifests)
     out: dict[ResourceKey, set[str]] = {}
     for svc in manifests:
         if svc.get("kind") != "Service":
@@ -77,13 +68,10 @@ def backend_roles(manifests: list[Manifest], variant: Variant | None = None) -> 
         roles: set[str] = set()
         if f"Service {key[3]}" in carrier_subjects:
             roles.add("driver")
-        selector = (svc.get("spec") or {}).get("selector") or {}
-        for subject, namespace, labels, found in workloads:
-            if selector and namespace == key[2] and labels_match(selector, labels):
-                roles |= found
-                kind, _, rest = subject.partition(" ")
-                if f"{kind} {rest.rsplit('/', 1)[-1]}" in carrier_subjects:
-                    roles.add("driver")
+        for workload in service_backends(svc, manifests):
+            roles |= _roles(workload)
+            if f"{workload.get('kind')} {resource_key(workload)[3]}" in carrier_subjects:
+                roles.add("driver")
         out[key] = roles
     return out
 

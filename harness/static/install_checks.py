@@ -55,7 +55,7 @@ def check_inventory(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result
 
 
 def check_schemas(ctx: StaticContext, pairs: list[Pair], mode: Mode, validator: SchemaValidator | None = None) -> Result:
-    validator = validator or SchemaValidator()
+    validator = validator or ctx.validator
     findings, data = [], {}
     for which in _overlays(ctx, mode):
         for variant in _variants(pairs):

@@ -48,7 +48,8 @@ def check_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) 
         ctx.progress(f"comparing compiled workflows {number}/{len(pairs)}: {pair.label}")
         comparison = workflows.compare_compiled_workflows(
             ctx.tree(pair.base.name), ctx.tree(pair.other.name), base_variant=pair.base.name,
-            other_variant=pair.other.name, mode="all", cache_dir=ctx.selection.cache_dir)
+            other_variant=pair.other.name, mode="all", cache_dir=ctx.selection.cache_dir,
+            views=ctx.workflow_views)
         findings.extend(comparison.findings())
         data[pair.label] = comparison.summary()
     return findings, data

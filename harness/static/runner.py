@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import json
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
 from harness.judge.decisions import KnownFinding, apply_known, group
-from harness.models import Finding, Source
+from harness.models import Finding, Mode, Source
 from harness.progress import Progress, silent
 from harness.selection import Selection
 from harness.static import registry as static_checks
@@ -34,9 +36,9 @@ from harness.static.context import (
     variant_pairs,
 )
 from harness.static.drift import DRIFT, ORIGINS, attribute
-from harness.static.validate import SchemaValidator
 
 SCHEMA_VERSION = "1.0"
+Result = tuple[list[Finding], dict[str, Any]]
 
 
 @dataclass
@@ -69,21 +71,64 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
     merge-base) gives every finding its origin (harness.static.drift): the same checks run over the bases first,
     written to `<out>/bases/`; `hide_drift` leaves upstream-only findings out of static.md."""
 
+    with _fewer_collections():
+        return _run_static(selection, baseline_only=baseline_only, self_check=self_check, overlays=overlays,
+                           only=only, known=known, today=today, bases=bases, hide_drift=hide_drift,
+                           progress=progress)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's cyclic collector runs every 700 new containers and walks the young ones each time, while the
+    run builds hundreds of thousands of acyclic ones (parsed YAML, canonical views): ~0.3 s of a cold run's ~4 s
+    of Python CPU (benchmarks/RESULTS.md). Collect less often during the run; the previous thresholds come
+    back after it (reference counting frees acyclic objects as before)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _run_static(selection: Selection, *, baseline_only: bool, self_check: bool, overlays: tuple[str, ...],
+                only: tuple[str, ...], known: list[KnownFinding] | None, today: dt.date | None,
+                bases: dict[str, Source] | None, hide_drift: bool, progress: Progress | None) -> StaticResult:
     started = time.monotonic()
     ctx = StaticContext(selection, progress=progress or silent)
     pairs = variant_pairs(selection, baseline_only=baseline_only, self_check=self_check)
     checks = [(name, check) for name, check in iter_checks() if not only or name in only]
+    timings: dict[str, float] = {}
+    results: dict[tuple[str, str], Result] = {}
+
+    def mode_checks(mode: Mode) -> None:
+        """A mode's checks, run as soon as its renders exist (while kustomize renders the next modes)."""
+        for number, (name, check) in enumerate(checks, 1):
+            if name in static_checks.MODELESS:
+                continue
+            ctx.progress(f"check {number}/{len(checks)}: {name} ({mode.name})")
+            check_started = time.monotonic()
+            results[(name, mode.name)] = check(ctx, pairs, mode)
+            timings[f"check:{name}"] = timings.get(f"check:{name}", 0.0) + time.monotonic() - check_started
+
+    modeless: dict[str, Future[Result]] = {}
     with ThreadPoolExecutor(max_workers=1) as early:
-        # Modeless checks (compiled workflows) read no render: they start now and run while kustomize does.
-        modeless = {name: early.submit(check, ctx, pairs, selection.modes[0])
-                    for name, check in checks if name in static_checks.MODELESS}
+
+        def start_modeless() -> None:
+            """Modeless checks (compiled workflows) read no render: they run while kustomize does, from the
+            moment the trees are staged (before that they would slow the staging that kustomize waits for)."""
+            for number, (name, check) in enumerate(checks, 1):
+                if name in static_checks.MODELESS:
+                    ctx.progress(f"check {number}/{len(checks)}: {name} (started while kustomize renders)")
+                    modeless[name] = early.submit(check, ctx, pairs, selection.modes[0])
+
         # Each install's schema report is cached per render pair; computing it as soon as the render exists
-        # overlaps it with the other renders' kustomize processes, and the check below reads the cache.
-        warm = (lambda install: SchemaValidator().validate_install(install, selection.cache_dir)) \
+        # overlaps it with the other renders' kustomize processes, and the check reads the cache.
+        warm = (lambda install: ctx.validator.validate_install(install, selection.cache_dir)) \
             if any(name == "validate" for name, _ in checks) else None
-        render_all(ctx, overlays, then=warm)
-        timings: dict[str, float] = {"render": time.monotonic() - started}
-        findings, data = _run_checks(ctx, pairs, checks, modeless, timings)
+        render_all(ctx, overlays, then=warm, mode_done=mode_checks, staged=start_modeless)
+        timings["render"] = time.monotonic() - started
+        findings, data = _collect(ctx, checks, modeless, results, timings)
     omitted = 0
     if self_check:
         kept = self_comparisons(findings)
@@ -130,26 +175,25 @@ def _base_findings(selection: Selection, bases: dict[str, Source], **options: An
     return run_static(swapped, **options).findings
 
 
-def _run_checks(ctx: StaticContext, pairs: list[Pair], checks: list[tuple[str, Check]],
-                modeless: dict[str, Future[tuple[list[Finding], dict[str, Any]]]],
-                timings: dict[str, float]) -> tuple[list[Finding], dict[str, Any]]:
-    """Each check per mode, in registry order; a modeless check's result comes from its early start (its
+def _collect(ctx: StaticContext, checks: list[tuple[str, Check]], modeless: dict[str, Future[Result]],
+             results: dict[tuple[str, str], Result], timings: dict[str, float]) -> tuple[list[Finding], dict[str, Any]]:
+    """Findings and data of every check in registry order, each mode in selection order (the order they had
+    when the checks ran one after the other); a modeless check's result comes from its early start (its
     timing is then only the wait for it)."""
     findings: list[Finding] = []
     data: dict[str, Any] = {}
-    for number, (name, check) in enumerate(checks, 1):
-        ctx.progress(f"check {number}/{len(checks)}: {name}")
-        check_started = time.monotonic()
+    for name, _check in checks:
         if name in modeless:  # e.g. compiled workflows: one pass per variant pair
+            check_started = time.monotonic()
             found, details = modeless[name].result()
             findings.extend(found)
             data[name] = details
+            timings[f"check:{name}"] = time.monotonic() - check_started
         else:
             for mode in ctx.selection.modes:
-                found, details = check(ctx, pairs, mode)
+                found, details = results[(name, mode.name)]
                 findings.extend(found)
                 data.setdefault(name, {})[mode.name] = details
-        timings[f"check:{name}"] = time.monotonic() - check_started
     return findings, data
 
 

@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import metadata as importlib_metadata
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -56,26 +55,6 @@ def supported_version(desired: str) -> str:
         raise ConfigError("kubernetes-version", f"kubernetes-validate has no schemas for Kubernetes {desired}",
                           f"choose a version between {all_versions()[0]} and {all_versions()[-1]}")
     return candidates[-1]
-
-
-@lru_cache(maxsize=4)
-def _builtin_registry(version: str, strict: bool) -> tuple[Any, Registry]:
-    root = importlib_resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    folder = root / (f"v{version}-local" + ("-strict" if strict else ""))
-    definitions = json.loads((folder / "_definitions.json").read_text())
-    return folder, Resource.from_contents(definitions) @ Registry()
-
-
-@lru_cache(maxsize=512)
-def _builtin_validator(version: str, strict: bool, kind: str, api_version: str) -> jsonschema.Validator | None:
-    folder, registry = _builtin_registry(version, strict)
-    # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1, v1 -> v1
-    suffix = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    file = folder / f"{kind.lower()}-{suffix}.json"
-    if not file.is_file():
-        return None
-    schema = json.loads(file.read_text())
-    return jsonschema.Draft202012Validator(schema, registry=Resource.from_contents(schema) @ registry)
 
 
 def crd_json_schema(openapi: dict[str, Any], *, strict: bool) -> dict[str, Any]:
@@ -163,40 +142,80 @@ def _crd_schemas(manifests: Iterable[Manifest]) -> dict[tuple[str, str, str], tu
 
 
 class SchemaValidator:
-    """Validates renders; holds the Kubernetes version and strictness (both configurable)."""
+    """Validates renders; holds the Kubernetes version and strictness (both configurable).
+
+    One instance per run (StaticContext.validator): it memoises the validators it builds and each distinct
+    object's errors (most objects recur in every mode and variant: ~340 distinct among ~1,900 per run), and
+    nothing of it outlives the instance.
+    """
 
     def __init__(self, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION, *, strict: bool = True) -> None:
         self.version = supported_version(kubernetes_version)
         self.strict = strict
+        self._registry: tuple[Any, Registry] | None = None
+        self._builtin: dict[tuple[str, str], jsonschema.Validator | None] = {}
+        self._crd: dict[str, jsonschema.Validator] = {}  # CRD schema fingerprint -> validator
+        # (schema, repr(object)) -> its issues; repr tells apart all validation depends on (1 from "1")
+        self._issues: dict[tuple[str, str], list[SchemaIssue]] = {}
+
+    def _builtin_validator(self, kind: str, api_version: str) -> jsonschema.Validator | None:
+        """The bundled Kubernetes schema of kind/apiVersion (kubernetes-validate's files), None if it has none."""
+        key = (kind, api_version)
+        if key not in self._builtin:
+            if self._registry is None:
+                root = importlib_resources.files("kubernetes_validate") / "kubernetes-json-schema"
+                folder = root / (f"v{self.version}-local" + ("-strict" if self.strict else ""))
+                definitions = json.loads((folder / "_definitions.json").read_text())
+                self._registry = folder, Resource.from_contents(definitions) @ Registry()
+            folder, registry = self._registry
+            # kubernetes-validate's file naming: rbac.authorization.k8s.io/v1 -> rbac-v1, v1 -> v1
+            suffix = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+            file = folder / f"{kind.lower()}-{suffix}.json"
+            validator = None
+            if file.is_file():
+                schema = json.loads(file.read_text())
+                validator = jsonschema.Draft202012Validator(schema, registry=Resource.from_contents(schema) @ registry)
+            self._builtin[key] = validator
+        return self._builtin[key]
+
+    def _crd_validator(self, fingerprint: str, openapi: dict[str, Any]) -> jsonschema.Validator:
+        if fingerprint not in self._crd:
+            self._crd[fingerprint] = jsonschema.Draft202012Validator(crd_json_schema(openapi, strict=self.strict))
+        return self._crd[fingerprint]
 
     def validate(self, manifests: list[Manifest], *, extra_crds: Iterable[Manifest] = ()) -> ValidationReport:
         """Every object in `manifests`; CRDs come from the render itself plus `extra_crds`."""
         crds = _crd_schemas([*extra_crds, *manifests])
-        crd_validators: dict[tuple[str, str, str], jsonschema.Validator] = {}
+        fingerprints: dict[tuple[str, str, str], str] = {}
         report = ValidationReport(self.version)
         for obj in manifests:
             group, kind, _ns, _name = resource_key(obj)
             api_version = obj.get("apiVersion", "")
             version = api_version.rpartition("/")[2]
-            subject = subject_of(obj)
             if (group, kind, version) in crds:
                 key = (group, kind, version)
-                if key not in crd_validators:
-                    crd_validators[key] = jsonschema.Draft202012Validator(
-                        crd_json_schema(crds[key][1], strict=self.strict))
-                validator, schema_name = crd_validators[key], f"CRD {crds[key][0]}"
-            elif is_builtin_group(group) and (builtin := _builtin_validator(
-                    self.version, self.strict, kind, api_version)) is not None:
-                validator, schema_name = builtin, f"kubernetes {self.version}"
+                if key not in fingerprints:  # the CRD's schema by content: renders may carry different ones
+                    fingerprints[key] = "CRD " + hashlib.sha256(repr(crds[key]).encode()).hexdigest()
+                schema_key, schema_name = fingerprints[key], f"CRD {crds[key][0]}"
+                validator = self._crd_validator(schema_key, crds[key][1])
+            elif is_builtin_group(group) and (builtin := self._builtin_validator(kind, api_version)) is not None:
+                validator, schema_key, schema_name = builtin, f"kubernetes {kind} {api_version}", f"kubernetes {self.version}"
             else:
-                report.unverified.setdefault(f"{kind} ({api_version})", []).append(subject)
+                report.unverified.setdefault(f"{kind} ({api_version})", []).append(subject_of(obj))
                 continue
             report.checked += 1
-            errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
-            for error in errors[:MAX_ERRORS_PER_RESOURCE]:
-                path = readable_path(obj, error.absolute_path)
-                report.errors.append(SchemaIssue(subject, path, _short(error), schema_name))
+            memo = (schema_key, repr(obj))
+            if memo not in self._issues:
+                self._issues[memo] = self._issues_of(obj, validator, schema_name)
+            report.errors.extend(self._issues[memo])
         return report
+
+    @staticmethod
+    def _issues_of(obj: Manifest, validator: jsonschema.Validator, schema_name: str) -> list[SchemaIssue]:
+        subject = subject_of(obj)
+        errors = sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+        return [SchemaIssue(subject, readable_path(obj, error.absolute_path), _short(error), schema_name)
+                for error in errors[:MAX_ERRORS_PER_RESOURCE]]
 
     def validate_install(self, install: InstallRender, cache_dir: Path | None = None) -> ValidationReport:
         """`validate(install.manifests)`, kept on disk per render pair: the report depends only on the two

@@ -23,7 +23,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import yaml
 
 from harness.diff import Named, walk
 from harness.errors import SourceError
+from harness.manifests.yamlload import load_all
 from harness.models import Finding, Severity
 from harness.render.cache import pickled
 
@@ -90,14 +90,12 @@ class WorkflowFileError(SourceError):
 # --------------------------------------------------------------------------------------------- loading
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~5x faster on 400 goldens
-
-
 def load_workflow(path: Path | str) -> dict[str, Any]:
     """One Argo Workflow from a YAML file; anything else is a WorkflowFileError naming the file."""
     path = Path(path)
     try:
-        docs = [doc for doc in yaml.load_all(path.read_text(), Loader=_Loader) if doc is not None]
+        # libyaml's events straight into objects (harness.manifests.yamlload): ~2.5x faster than CSafeLoader
+        docs = [doc for doc in load_all(path.read_text()) if doc is not None]
     except (OSError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WorkflowFileError(f"{path}: cannot read compiled workflow: {first}", "fix or remove the file") from None
@@ -301,8 +299,13 @@ class CanonicalWorkflow:
     invocations: tuple[DriverInvocation, ...]
 
 
-def canonicalize(workflow: dict[str, Any]) -> CanonicalWorkflow:
-    """Split a loaded Workflow into its semantic and transport views (see the module docstring)."""
+def canonicalize(workflow: dict[str, Any], json_memo: dict[str, Any] | None = None) -> CanonicalWorkflow:
+    """Split a loaded Workflow into its semantic and transport views (see the module docstring).
+
+    `json_memo` (JSON text -> its canonical value) may be shared by the workflows of one run: the same component
+    and task specs recur in every tree (~9,000 JSON strings per run, ~1,600 distinct). Views are never mutated,
+    so they may share those values."""
+    memo = {} if json_memo is None else json_memo
     workflow = _alias_hashed_parameters(workflow)
     spec = workflow["spec"]
     drivers = {t["name"]: d for t in spec["templates"] if (d := _parse_driver_template(t)) is not None}
@@ -312,24 +315,24 @@ def canonicalize(workflow: dict[str, Any]) -> CanonicalWorkflow:
     for template in spec["templates"]:
         name = template["name"]
         if name in drivers:
-            templates[name] = _canonical_value(drivers[name].semantic)
+            templates[name] = _canonical_value(drivers[name].semantic, memo)
         elif isinstance(template.get("dag"), dict):
-            templates[name] = _canonical_dag(template, drivers, refs)
+            templates[name] = _canonical_dag(template, drivers, refs, memo)
         else:
-            templates[name] = _canonical_value(template)
+            templates[name] = _canonical_value(template, memo)
 
     semantic = {
-        "metadata": _canonical_value(workflow.get("metadata") or {}),
-        "spec": _canonical_value({k: v for k, v in spec.items() if k != "templates"}),
+        "metadata": _canonical_value(workflow.get("metadata") or {}, memo),
+        "spec": _canonical_value({k: v for k, v in spec.items() if k != "templates"}, memo),
         "templates": templates,
     }
     transport = {
-        "templates": Named({name: _canonical_value(d.transport_view) for name, d in drivers.items()}),
+        "templates": Named({name: _canonical_value(d.transport_view, memo) for name, d in drivers.items()}),
         "references": {
             _task_path(r.dag, r.consumer, r.where): r.syntax for r in refs
         },
     }
-    return CanonicalWorkflow(semantic, transport, tuple(_invocations(spec["templates"], drivers, refs)))
+    return CanonicalWorkflow(semantic, transport, tuple(_invocations(spec["templates"], drivers, refs, memo)))
 
 
 def _alias_hashed_parameters(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -358,10 +361,19 @@ def _alias_hashed_parameters(workflow: dict[str, Any]) -> dict[str, Any]:
     def rename(match: re.Match[str]) -> str:
         return f"{match.group(1)}-{aliases.get(match.group(2), match.group(2))}"
 
-    return _map_strings(workflow, lambda s: _HASHED_PARAM.sub(rename, s))
+    # only strings naming a component or an implementation can match (most strings skip the regex)
+    return _map_strings(workflow, lambda s: _HASHED_PARAM.sub(rename, s)
+                        if "components-" in s or "implementations-" in s else s)
 
 
 def _map_strings(value: Any, fn: Any) -> Any:
+    kind = type(value)  # exact types first: loaded YAML is plain dicts, lists and strings (the hot path)
+    if kind is str:
+        return fn(value)
+    if kind is dict:
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    if kind is list:
+        return [_map_strings(v, fn) for v in value]
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, dict):
@@ -371,10 +383,19 @@ def _map_strings(value: Any, fn: Any) -> Any:
     return value
 
 
-def _canonical_value(value: Any) -> Any:
-    """Named lists keyed by name, JSON strings parsed, expressions and dependency sets in one spelling."""
+_JSON_START = frozenset("{[")
+
+
+def _canonical_value(value: Any, memo: dict[str, Any]) -> Any:
+    """Named lists keyed by name, JSON strings parsed, expressions and dependency sets in one spelling.
+    `memo`: JSON text -> its canonical value (canonicalize's json_memo)."""
+    kind = type(value)
+    if kind is str and value[:1] not in _JSON_START and not value[:1].isspace():
+        return value  # the common case, decided without stripping: no JSON can start here
     if isinstance(value, dict):
-        out = {k: _canonical_value(v) for k, v in value.items()}
+        # plain strings (most values) are kept inline, without a call (the walk visits ~350k values per run)
+        out = {k: v if type(v) is str and v[:1] not in _JSON_START and not v[:1].isspace() else _canonical_value(v, memo)
+               for k, v in value.items()}
         # Sets the compiler writes in map order: only their members matter.
         if isinstance(out.get("dependentTasks"), list) and all(isinstance(t, str) for t in out["dependentTasks"]):
             out["dependentTasks"] = sorted(out["dependentTasks"])
@@ -387,19 +408,24 @@ def _canonical_value(value: Any) -> Any:
     if isinstance(value, list):
         names = [item.get("name") for item in value if isinstance(item, dict)]
         if value and len(names) == len(value) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-            return Named({item["name"]: _canonical_value(item) for item in value})
-        return [_canonical_value(v) for v in value]
+            return Named({item["name"]: _canonical_value(item, memo) for item in value})
+        return [_canonical_value(v, memo) for v in value]
     if isinstance(value, str):
         stripped = value.strip()
         if stripped[:1] in "{[" and not stripped.startswith("{{"):
+            if stripped in memo:
+                return memo[stripped]
             try:
-                return _canonical_value(json.loads(stripped))
+                parsed = json.loads(stripped)
             except ValueError:
-                pass
+                return value
+            memo[stripped] = _canonical_value(parsed, memo)
+            return memo[stripped]
     return value
 
 
-def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate], refs: list[_Reference]) -> Any:
+def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate], refs: list[_Reference],
+                   memo: dict[str, Any]) -> Any:
     """A DAG template with consumer references to its driver tasks rewritten to one syntax."""
     dag_name = template["name"]
     driver_tasks = {t["name"] for t in template["dag"].get("tasks") or [] if t.get("template") in drivers}
@@ -433,7 +459,7 @@ def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate]
     out["dag"]["tasks"] = [rewrite(t, t.get("name", "?"), "") for t in template["dag"].get("tasks") or []]
     if "outputs" in template:
         out["outputs"] = rewrite(template["outputs"], "outputs", "")
-    return _canonical_value(out)
+    return _canonical_value(out, memo)
 
 
 def _task_path(dag: str, consumer: str, where: str) -> str:
@@ -443,7 +469,8 @@ def _task_path(dag: str, consumer: str, where: str) -> str:
 
 
 def _invocations(
-    templates: list[dict[str, Any]], drivers: dict[str, _DriverTemplate], refs: list[_Reference]
+    templates: list[dict[str, Any]], drivers: dict[str, _DriverTemplate], refs: list[_Reference],
+    memo: dict[str, Any],
 ) -> Iterator[DriverInvocation]:
     consumed: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for ref in refs:
@@ -467,7 +494,7 @@ def _invocations(
                     return value
                 whole = _INPUT_REF.fullmatch(value)
                 if whole and whole.group(1) in bound:
-                    return _canonical_value(bound[whole.group(1)])
+                    return _canonical_value(bound[whole.group(1)], memo)
                 return _INPUT_REF.sub(lambda m: str(bound.get(m.group(1), m.group(0))), value)
 
             fields: dict[str, Any] = {}
@@ -713,39 +740,60 @@ class WorkflowComparison:
 _CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).digest()
 
 
-def _canonical_file(path: Path, cache_dir: Path | None = None) -> CanonicalWorkflow:
-    stat = path.stat()
+@dataclass
+class RunViews:
+    """What one run has canonicalised (StaticContext.workflow_views; nothing outlives the run): each golden's
+    view by path (comparing three trees pairwise reads each file twice; within a run the goldens do not
+    change) and each JSON text's canonical value (canonicalize's json_memo). Views are never mutated."""
 
-    def build() -> CanonicalWorkflow:
-        return _canonical_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-    if cache_dir is None:
-        return build()
-    # Parsing ~400 goldens dominates a warm static run; a pickled view loads ~10x faster than the YAML.
-    digest = hashlib.sha256(_CODE_DIGEST + path.read_bytes()).hexdigest()[:32]
-    return pickled(cache_dir / "workflows" / f"{digest}.pickle", build)
+    views: dict[str, CanonicalWorkflow] = field(default_factory=dict)
+    json: dict[str, Any] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=1024)
-def _canonical_cached(path: str, mtime_ns: int, size: int) -> CanonicalWorkflow:
-    """Comparing three trees pairwise reads each file twice; the views are never mutated."""
-    return canonicalize(load_workflow(path))
+def _canonical_views(directory: Path, names: list[str], cache_dir: Path | None,
+                     run: RunViews) -> dict[str, CanonicalWorkflow]:
+    """The canonical view of each golden `names` of `directory`, from the run's memo or built.
+
+    With `cache_dir`, the views this run has not built yet are kept on disk as one file, keyed by this module's
+    code and each golden's name and bytes: a warm run reads a few files instead of parsing ~400 goldens, and a
+    cold run writes a few files instead of one per golden (creating a file costs ~1 ms on a busy disk).
+    """
+    paths = {name: directory / name for name in names}
+    missing = {name: path for name, path in paths.items() if str(path.resolve()) not in run.views}
+    if missing:
+        def build() -> dict[str, CanonicalWorkflow]:
+            return {name: canonicalize(load_workflow(path), run.json) for name, path in missing.items()}
+
+        if cache_dir is None:
+            built = build()
+        else:
+            key = hashlib.sha256(_CODE_DIGEST)
+            for name, path in sorted(missing.items()):
+                key.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            built = pickled(cache_dir / "workflows" / f"{key.hexdigest()[:32]}.pickle", build)
+        for name, path in missing.items():
+            run.views[str(path.resolve())] = built[name]
+    return {name: run.views[str(path.resolve())] for name, path in paths.items()}
 
 
 def compare_compiled_workflows(
     base_dir: Path | str, other_dir: Path | str, *, base_variant: str, other_variant: str, mode: str = "static",
-    cache_dir: Path | None = None,
+    cache_dir: Path | None = None, views: RunViews | None = None,
 ) -> WorkflowComparison:
     """Compare the compiled-workflow goldens of two KFP trees (a tree or its compiled-workflows dir each).
 
-    With `cache_dir`, each file's canonical view is kept on disk (keyed by content and code) for warm runs.
+    With `cache_dir`, the canonical views are kept on disk (keyed by content and code) for warm runs;
+    `views` (made per run) keeps what a run has already canonicalised.
     """
     base, other = golden_dir(base_dir), golden_dir(other_dir)
     base_files = {p.name for p in base.glob("*.yaml")}
     other_files = {p.name for p in other.glob("*.yaml")}
+    names = sorted(base_files & other_files)
+    run = RunViews() if views is None else views
+    base_views, other_views = _canonical_views(base, names, cache_dir, run), _canonical_views(other, names, cache_dir, run)
     results = []
-    for name in sorted(base_files & other_files):
-        a, b = _canonical_file(base / name, cache_dir), _canonical_file(other / name, cache_dir)
+    for name in names:
+        a, b = base_views[name], other_views[name]
         results.append(WorkflowResult(name, a.invocations, b.invocations, tuple(_diff_canonical(a, b))))
     return WorkflowComparison(
         base_variant, other_variant, mode, str(base), str(other), tuple(results),

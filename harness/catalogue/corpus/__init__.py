@@ -4,7 +4,7 @@ KFP's CI runs these files on one driver variant at a time; the harness runs the 
 variant and compares them node by node, with cross-variant equality as the oracle. Modules:
 
 - `entry`: `load_corpus(tree, folders=, glob=)` -> `CorpusEntry` per file (parse + validate against the
-  KFP protos; a broken file is an entry with `error`, one `corpus.parse-error` finding, never a crash).
+  KFP protos, once per content within one `CorpusReader`; a broken file is an entry with `error`, one `corpus.parse-error` finding, never a crash).
 - `analysis`: components, images, kfp-kubernetes features, DSL constructs, driver outputs exercised,
   default (and deterministic generated) arguments.
 - `exclusions`: `fixtures/corpus-exclusions.yaml`, declarative skip rules with reasons.
@@ -28,6 +28,7 @@ from harness.catalogue.corpus.entry import (
     E2E_FOLDERS,
     TOP_LEVEL,
     CorpusEntry,
+    CorpusReader,
     load_corpus,
     parse_folders,
     scenario_name,
@@ -49,6 +50,6 @@ from harness.catalogue.corpus.scenarios import (
 
 __all__ = [
     "ALL_FOLDERS", "CONSTRUCTS", "CORPUS_DIR", "DEFAULT_EXCLUSIONS", "DRIVER_OUTPUTS", "E2E_FOLDERS", "RUNTIME",
-    "TOP_LEVEL", "Coverage", "CorpusEntry", "ExclusionRule", "corpus_coverage", "corpus_scenarios", "generated_argument", "known_features", "load_corpus", "load_exclusions",
+    "TOP_LEVEL", "Coverage", "CorpusEntry", "CorpusReader", "ExclusionRule", "corpus_coverage", "corpus_scenarios", "generated_argument", "known_features", "load_corpus", "load_exclusions",
     "matching_rules", "parse_findings", "parse_folders", "scenario_from_entry", "scenario_name", "skips_for",
 ]

@@ -31,12 +31,14 @@ def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
+# cached: read from the installed kfp-kubernetes proto, constant for the process; no run data
 @cache
 def kubernetes_features() -> dict[str, str]:
     """kfp-kubernetes executor config key -> feature id, read from the kfp-kubernetes proto itself."""
     return {f.json_name: _kebab(f.json_name) for f in k8s_pb2.KubernetesExecutorConfig.DESCRIPTOR.fields}
 
 
+# cached: read from the installed KFP pipeline-spec proto, constant for the process; no run data
 @cache
 def pipeline_config_features() -> dict[str, str]:
     """Platform `pipelineConfig` key -> feature id (workspace, pipeline-level TTLs and deadlines)."""

@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -103,19 +102,50 @@ def path_matches(pattern: str, rel: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(PurePosixPath(rel).stem, pattern)
 
 
-def load_corpus(tree: Path, *, folders: Sequence[str] = (), glob: str = "*") -> list[CorpusEntry]:
-    """Every pipeline file of the chosen folders (default: the E2E folders) whose name matches `glob`."""
-    root = corpus_root(tree)
-    entries: list[CorpusEntry] = []
-    for folder in parse_folders(folders):
-        directory = root / FOLDER_DIRS[folder]
-        if not directory.is_dir():
-            continue  # e.g. central-driver has no parallel_and_nested/; coverage reports it
-        for file in sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in SUFFIXES):
-            rel = file.relative_to(root).as_posix()
-            if path_matches(glob, rel):
-                entries.append(load_entry(file, folder, tree))
-    return _unique_names(entries)
+class CorpusReader:
+    """Parses corpus files once per content for one listing or run: the trees share most files, and YAML plus
+    proto validation is the slow part. Made by the caller for one job and dropped with it (never process-wide),
+    so no parsed file outlives the run that read it."""
+
+    def __init__(self) -> None:
+        self._fields: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def fields(self, digest: str, suffix: str, data: bytes) -> dict[str, Any]:
+        """The parse and analysis of one file's bytes as entry fields; a deep copy (an entry's `arguments` dict
+        is mutable)."""
+        key = (digest, suffix)
+        if key not in self._fields:
+            self._fields[key] = _fields(suffix, data)
+        return copy.deepcopy(self._fields[key])
+
+    def entry(self, file: Path, folder: str, tree: Path) -> CorpusEntry:
+        data = file.read_bytes()
+        base = CorpusEntry(
+            path=file.relative_to(tree).as_posix(), folder=folder, file=str(file.resolve()),
+            name=scenario_name(file.stem), digest=hashlib.sha256(data).hexdigest(),
+            expected_state=FOLDER_STATE.get(folder, "SUCCEEDED"),
+        )
+        return replace(base, **self.fields(base.digest, file.suffix, data))
+
+    def corpus(self, tree: Path, *, folders: Sequence[str] = (), glob: str = "*") -> list[CorpusEntry]:
+        """Every pipeline file of the chosen folders (default: the E2E folders) whose name matches `glob`."""
+        root = corpus_root(tree)
+        entries: list[CorpusEntry] = []
+        for folder in parse_folders(folders):
+            directory = root / FOLDER_DIRS[folder]
+            if not directory.is_dir():
+                continue  # e.g. central-driver has no parallel_and_nested/; coverage reports it
+            for file in sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in SUFFIXES):
+                rel = file.relative_to(root).as_posix()
+                if path_matches(glob, rel):
+                    entries.append(self.entry(file, folder, tree))
+        return _unique_names(entries)
+
+
+def load_corpus(tree: Path, *, folders: Sequence[str] = (), glob: str = "*",
+                reader: CorpusReader | None = None) -> list[CorpusEntry]:
+    """`reader.corpus(...)`; without a reader, a new one for this call (pass one to share parses across trees)."""
+    return (reader or CorpusReader()).corpus(tree, folders=folders, glob=glob)
 
 
 def scenario_name(stem: str) -> str:
@@ -138,20 +168,8 @@ def _unique_names(entries: list[CorpusEntry]) -> list[CorpusEntry]:
     return [replace(e, name=renamed[e.path]) if e.path in renamed else e for e in entries]
 
 
-def load_entry(file: Path, folder: str, tree: Path) -> CorpusEntry:
-    data = file.read_bytes()
-    base = CorpusEntry(
-        path=file.relative_to(tree).as_posix(), folder=folder, file=str(file.resolve()),
-        name=scenario_name(file.stem), digest=hashlib.sha256(data).hexdigest(),
-        expected_state=FOLDER_STATE.get(folder, "SUCCEEDED"),
-    )
-    return replace(base, **copy.deepcopy(_fields(base.digest, file.suffix, data)))
-
-
-@lru_cache(maxsize=2048)
-def _fields(digest: str, suffix: str, data: bytes) -> dict[str, Any]:
-    """Parse + analysis of one file's bytes, cached by content: the trees share most files, and YAML plus
-    proto validation is the slow part. Callers get a deep copy (the entry's `arguments` dict is mutable)."""
+def _fields(suffix: str, data: bytes) -> dict[str, Any]:
+    """Parse + analysis of one file's bytes, as CorpusEntry fields (`error` when it does not parse)."""
     try:
         spec, platform = _parse(data, suffix)
     except _CorpusParseError as exc:

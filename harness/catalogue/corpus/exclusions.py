@@ -15,13 +15,11 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jsonschema
-import yaml
-
 from harness import SCHEMAS_DIR
 from harness.catalogue.corpus.analysis import CONSTRUCTS, known_features
 from harness.catalogue.corpus.entry import CORPUS_DIR, CorpusEntry, path_matches
 from harness.config import REPO_ROOT, Config
+from harness.config.loader import load_validated
 from harness.errors import ConfigError
 
 DEFAULT_EXCLUSIONS = REPO_ROOT / "fixtures" / "corpus-exclusions.yaml"
@@ -73,6 +71,7 @@ def _any_glob(patterns: tuple[str, ...], values: tuple[str, ...]) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(v, p) for p in patterns for v in values)
 
 
+# cached: the package's own schema file, constant for the process like an import; no run data
 @cache
 def _exclusions_schema() -> dict[str, Any]:
     return json.loads(EXCLUSIONS_SCHEMA.read_text())
@@ -82,17 +81,8 @@ def load_exclusions(path: str | os.PathLike[str] | None = None, *, config: Confi
                     ) -> tuple[ExclusionRule, ...]:
     """Read and validate the exclusion file; any problem is one ConfigError naming the rule and field."""
     file = Path(path or DEFAULT_EXCLUSIONS)  # the CLI passes --exclusions or KFPC_CORPUS_EXCLUSIONS
-    if not file.is_file():
-        raise ConfigError(str(file), "corpus exclusion file not found",
-                          "pass --exclusions PATH or set KFPC_CORPUS_EXCLUSIONS")
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(file), f"not valid YAML: {str(exc).splitlines()[0]}") from exc
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_exclusions_schema()).iter_errors(raw))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ConfigError(str(file), f"{where}: {error.message}")
+    raw = load_validated(file, _exclusions_schema(), missing="corpus exclusion file not found",
+                         fix_missing="pass --exclusions PATH or set KFPC_CORPUS_EXCLUSIONS")
     rules: list[ExclusionRule] = []
     vocab = {"features": known_features(), "constructs": set(CONSTRUCTS)}
     for index, body in enumerate(raw["rules"]):

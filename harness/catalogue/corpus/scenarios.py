@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.catalogue.corpus.entry import CorpusEntry, load_corpus
+from harness.catalogue.corpus.entry import CorpusEntry, CorpusReader, load_corpus
 from harness.catalogue.corpus.exclusions import ExclusionRule, load_exclusions, skips_for
 from harness.config import Config
 from harness.errors import SourceError
@@ -128,9 +128,12 @@ def _only(config: Config, variant: str) -> Config:
     return replace(config, variants={variant: config.variant(variant)})
 
 
-def corpus_coverage(trees: Mapping[str, Path], *, folders: Sequence[str] = (), glob: str = "*") -> Coverage:
-    """Load the same selection from every variant's tree and line the files up by scenario name."""
-    loaded = {variant: load_corpus(tree, folders=folders, glob=glob) for variant, tree in trees.items()}
+def corpus_coverage(trees: Mapping[str, Path], *, folders: Sequence[str] = (), glob: str = "*",
+                    reader: CorpusReader | None = None) -> Coverage:
+    """Load the same selection from every variant's tree and line the files up by scenario name; one reader
+    (the caller's, else a new one) parses the files the trees share once."""
+    reader = reader or CorpusReader()
+    loaded = {variant: reader.corpus(tree, folders=folders, glob=glob) for variant, tree in trees.items()}
     names = sorted({e.name for entries in loaded.values() for e in entries})
     rows = {name: {v: next((e for e in entries if e.name == name), None) for v, entries in loaded.items()}
             for name in names}
