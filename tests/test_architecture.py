@@ -136,11 +136,6 @@ CACHES_WITH_ARGUMENTS = {
     "harness.evidence.bundle:_fast_validators": "validators compiled from the package's bundle schema, keyed "
                                                 "by strict/relaxed: two entries, no run data",
 }
-# TEMPORARY: run-data caches still in the tree when this check was added. logs.py's are being removed by another
-# helper of the same review (issue 13 item 3). Delete each entry with its cache; nothing may be added here.
-RUN_DATA_CACHES_PENDING_REMOVAL = {
-    "harness.evidence.logs:": "log-line memos keyed by log text (another helper removes them)",
-}
 
 
 def _cache_decorated(name: str) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
@@ -169,10 +164,6 @@ def _takes_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     return bool(a.posonlyargs or a.args or a.kwonlyargs or a.vararg or a.kwarg)
 
 
-def _pending(key: str) -> bool:
-    return any(key == k or (k.endswith(":") and key.startswith(k)) for k in RUN_DATA_CACHES_PENDING_REMOVAL)
-
-
 def test_only_argument_free_caches_of_package_data_live_for_the_whole_process() -> None:
     """Issue 13: no process-wide cache outlives a run. A memo of run data belongs on an object made per run
     (corpus.entry.CorpusReader); functools.cache/lru_cache is only for a function without arguments (constant
@@ -184,8 +175,6 @@ def test_only_argument_free_caches_of_package_data_live_for_the_whole_process() 
         for function in _cache_decorated(name):
             key = f"{name}:{function.name}"
             found.add(key)
-            if _pending(key):
-                continue
             if _takes_arguments(function) and key not in CACHES_WITH_ARGUMENTS:
                 keyed.append(f"{key} (line {function.lineno})")
             first = min(d.lineno for d in function.decorator_list)

@@ -232,3 +232,26 @@ def test_yamlload_equals_pyyaml_on_each_case_it_builds_or_hands_back(text: str) 
     """What the builder does itself (scalars of every implicit type, explicit tags it knows, duplicates) and
     what it hands to PyYAML (anchors, merge keys, sets, custom tags, errors) give PyYAML's value or error."""
     assert _same(_pyyaml(text), _fast(text)), (_pyyaml(text), _fast(text))
+
+
+def test_mirrored_prerequisite_renders_once_per_cache_and_again_when_a_file_it_reads_changes(
+        remote_bases: Path, tmp_path: Path) -> None:
+    """The live prerequisites' kustomizations (Istio, the Profile controller) are rendered through the same cache
+    as the trees, keyed on the files they read: a second run (a new Renderer) runs no kustomize, an unrelated
+    mirror file changes nothing, an edited file they read renders again."""
+    mirror = tmp_path / "mirror"
+    shutil.copytree(remote_bases, mirror)
+    profile = mirror / "github.com/kubeflow/manifests/master/applications/dashboard/upstream/profile-controller"
+
+    def render() -> tuple[str, int]:
+        r = Renderer(mirror=mirror, cache_dir=tmp_path / "cache")
+        text = r.render_directory(profile / "overlays" / "kubeflow")
+        return text, sum("kustomize" in c.argv for c in r.runner.log)
+
+    first, runs = render()
+    assert runs == 1 and "kind: Deployment" in first and "profiles-deployment" in first
+    (mirror / "github.com/kubeflow/manifests/master/unrelated.yaml").write_text("kind: Secret\n")
+    assert render() == (first, 0)
+    read = next(p for p in sorted((profile / "base").rglob("*.yaml")) if p.name != "kustomization.yaml")
+    read.write_text(read.read_text() + "\n# edited\n")
+    assert render()[1] == 1

@@ -11,13 +11,12 @@ rendered now, so the plan applies a file with a digest instead of fetching at in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from harness.boundary.proc import Runner
 from harness.config.live import LiveSettings
-from harness.errors import CommandFailedError, RenderError
 from harness.models import Mode
 
 
@@ -64,12 +63,11 @@ def tree_files(tree: Path, mode: Mode, settings: LiveSettings) -> dict[str, str]
     return {path: (tree / path).read_text() for path in wanted if (tree / path).is_file()}
 
 
-_RENDERED: dict[tuple[str, str], str] = {}  # (kubectl, directory) -> kustomize output, per process
-
-
-def offline_prerequisites(mode: Mode, settings: LiveSettings, mirror: Path | None, kubectl: str,
-                          runner: Runner) -> dict[str, Fetched]:
-    """URL -> its rendered copy from the mirror, for every prerequisite URL the mirror holds (none without one)."""
+def offline_prerequisites(mode: Mode, settings: LiveSettings, mirror: Path | None,
+                          render_directory: Callable[[Path], str]) -> dict[str, Fetched]:
+    """URL -> its rendered copy from the mirror, for every prerequisite URL the mirror holds (none without one).
+    A mirrored kustomization is rendered by `render_directory` (the run's Renderer, whose cache keys it on the
+    files it reads)."""
     if mirror is None:
         return {}
     found: dict[str, Fetched] = {}
@@ -79,20 +77,5 @@ def offline_prerequisites(mode: Mode, settings: LiveSettings, mirror: Path | Non
         if path.is_file():
             found[url] = Fetched(url, relative, path.read_text())
         elif path.is_dir():
-            found[url] = Fetched(url, relative, _kustomize(path, kubectl, runner))
+            found[url] = Fetched(url, relative, render_directory(path))
     return found
-
-
-def _kustomize(directory: Path, kubectl: str, runner: Runner) -> str:
-    key = (kubectl, str(directory.resolve()))
-    if key not in _RENDERED:
-        try:
-            result = runner.run([kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(directory)],
-                                timeout=300)
-        except CommandFailedError as exc:
-            lines = exc.stderr_tail.strip().splitlines()
-            raise RenderError(f"kustomize failed on the mirrored prerequisite {directory}: "
-                              f"{lines[-1] if lines else 'no output'}",
-                              "fix the mirror copy, or remove it to apply the URL online") from None
-        _RENDERED[key] = result.stdout
-    return _RENDERED[key]

@@ -139,7 +139,7 @@ def pair_inputs(selection: Selection, which: str = "ci", progress: Callable[[str
                 progress(f"rendering {len(inputs) + 1}/{total} for the plan: {variant.name} {mode.name}")
             render = selection.renderer.render_install(tree, mode, which)
             live, renderer = selection.config.live, selection.renderer
-            fetched = offline_prerequisites(mode, live, renderer.mirror, renderer.kubectl, renderer.runner)
+            fetched = offline_prerequisites(mode, live, renderer.mirror, renderer.render_directory)
             inputs.append(PairInput(variant, mode, source, render.cluster_scoped.manifests, render.overlay.manifests,
                                     {"cluster-scoped": render.cluster_scoped.digest,
                                      "overlay": render.overlay.digest}, tree_files(tree, mode, live), fetched,

@@ -256,12 +256,37 @@ class Renderer:
             message = exc.stderr_tail.replace(str(staged.path), str(tree)).strip().splitlines()
             raise RenderError(f"kustomize failed on {overlay_dir}: {message[-1] if message else 'no output'}",
                               "fix the overlay or the file it names") from None
-        # a unique temporary name per writer, then an atomic rename: concurrent renders never share a file
-        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix="rendered.", suffix=".tmp")
-        with os.fdopen(fd, "w") as tmp:
-            tmp.write(result.stdout)
-        Path(tmp_name).replace(out)
+        _write_atomically(out, result.stdout)
         return Render(str(tree), overlay, digest, out, version, False, time.monotonic() - started, self._parsed)
+
+    def render_directory(self, directory: Path) -> str:
+        """kustomize output of a kustomization that needs no staging (a live prerequisite in the mirror, e.g. the
+        Profile controller), cached like a tree's render: keyed on the files it can read, so it runs once per
+        cache, not once per plan, and a change to those files renders it again."""
+        directory = Path(directory).resolve()
+        versions = self.versions()
+        key = "dir:" + str(directory)
+        with self._lock:
+            if key not in self._tree_digests:
+                self._tree_digests[key] = self._digest_dirs(sorted(_closure((directory,))))
+            reads = self._tree_digests[key]
+        digest = hashlib.sha256("\0".join(
+            ["directory", reads, versions["kustomize"], versions["kubectl"]]).encode()).hexdigest()[:24]
+        out = self.cache_dir / "render" / digest / "rendered.yaml"
+        if not out.is_file():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(self._lock_file(f"render-{digest}")):
+                if not out.is_file():
+                    try:
+                        result = self.runner.run([self.kubectl, "kustomize", "--load-restrictor",
+                                                  "LoadRestrictionsNone", str(directory)], timeout=300)
+                    except CommandFailedError as exc:
+                        lines = exc.stderr_tail.strip().splitlines()
+                        raise RenderError(f"kustomize failed on the mirrored prerequisite {directory}: "
+                                          f"{lines[-1] if lines else 'no output'}",
+                                          "fix the mirror copy, or remove it to apply the URL online") from None
+                    _write_atomically(out, result.stdout)
+        return out.read_text()
 
     def render_install(self, tree: Path, mode: Mode, which: str = "ci") -> InstallRender:
         return InstallRender(mode.name, which, self.render(tree, mode.cluster_scoped),
@@ -294,6 +319,14 @@ class Renderer:
             )
         referenced.add(target)
         return os.path.relpath(target, kustomization_dir)
+
+
+def _write_atomically(out: Path, text: str) -> None:
+    """A unique temporary name per writer, then an atomic rename: concurrent renders never share a file."""
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix="rendered.", suffix=".tmp")
+    with os.fdopen(fd, "w") as tmp:
+        tmp.write(text)
+    Path(tmp_name).replace(out)
 
 
 @dataclass(frozen=True)
