@@ -28,8 +28,16 @@ def pickled(path: Path, build: Callable[[], T]) -> T:
             pass  # stale or torn entry: rebuild it
     value = build()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # per process and thread: renders run in threads, xdist workers in processes
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
-    tmp.replace(path)  # atomic: a concurrent reader sees a whole entry or none
+    write_atomically(path, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
     return value
+
+
+def write_atomically(path: Path, data: bytes | str) -> None:
+    """Write `path` through a temporary file of this process and thread (renders run in threads, xdist workers
+    in processes), then rename it: a concurrent reader sees a whole file or none."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    if isinstance(data, str):
+        tmp.write_text(data)
+    else:
+        tmp.write_bytes(data)
+    tmp.replace(path)

@@ -32,7 +32,7 @@ from harness.errors import CommandFailedError, RenderError
 from harness.manifests.yamlload import Loader as _Loader
 from harness.manifests.yamlload import load_all
 from harness.models import Mode
-from harness.render.cache import pickled
+from harness.render.cache import pickled, write_atomically
 
 # The directories of a KFP checkout that kustomize overlays read.
 TREE_PARTS = ("manifests", ".github/resources")
@@ -256,7 +256,7 @@ class Renderer:
             message = exc.stderr_tail.replace(str(staged.path), str(tree)).strip().splitlines()
             raise RenderError(f"kustomize failed on {overlay_dir}: {message[-1] if message else 'no output'}",
                               "fix the overlay or the file it names") from None
-        _write_atomically(out, result.stdout)
+        write_atomically(out, result.stdout)
         return Render(str(tree), overlay, digest, out, version, False, time.monotonic() - started, self._parsed)
 
     def render_directory(self, directory: Path) -> str:
@@ -285,7 +285,7 @@ class Renderer:
                         raise RenderError(f"kustomize failed on the mirrored prerequisite {directory}: "
                                           f"{lines[-1] if lines else 'no output'}",
                                           "fix the mirror copy, or remove it to apply the URL online") from None
-                    _write_atomically(out, result.stdout)
+                    write_atomically(out, result.stdout)
         return out.read_text()
 
     def render_install(self, tree: Path, mode: Mode, which: str = "ci") -> InstallRender:
@@ -319,14 +319,6 @@ class Renderer:
             )
         referenced.add(target)
         return os.path.relpath(target, kustomization_dir)
-
-
-def _write_atomically(out: Path, text: str) -> None:
-    """A unique temporary name per writer, then an atomic rename: concurrent renders never share a file."""
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix="rendered.", suffix=".tmp")
-    with os.fdopen(fd, "w") as tmp:
-        tmp.write(text)
-    Path(tmp_name).replace(out)
 
 
 @dataclass(frozen=True)
