@@ -122,20 +122,20 @@ def _multiset(base: list[Any], other: list[Any], parts: tuple[Any, ...]) -> Iter
     def key(value: Any) -> str:
         return json.dumps(value, sort_keys=True, default=str)
 
-    have = Counter(key(v) for v in other)
-    for i, value in enumerate(base):
-        k = key(value)
-        if have[k]:
-            have[k] -= 1
-        else:
-            yield Change((*parts, i), "removed", value, None)
-    had = Counter(key(v) for v in base)
-    for i, value in enumerate(other):
-        k = key(value)
-        if had[k]:
-            had[k] -= 1
-        else:
-            yield Change((*parts, i), "added", None, value)
+    def unmatched(values: list[Any], against: list[Any]) -> Iterator[tuple[int, Any]]:
+        """(index, value) of each value with no equal partner left in `against`."""
+        left = Counter(key(v) for v in against)
+        for i, value in enumerate(values):
+            k = key(value)
+            if left[k]:
+                left[k] -= 1
+            else:
+                yield i, value
+
+    for i, value in unmatched(base, other):
+        yield Change((*parts, i), "removed", value, None)
+    for i, value in unmatched(other, base):
+        yield Change((*parts, i), "added", None, value)
 
 
 def describe(changes: list[Change], limit: int = 200) -> list[str]:

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,13 +170,10 @@ class BuiltinRoles:
     version: str  # "" when no dump is present: bindings to built-in roles are then not verified
     source: str
     cluster_roles: tuple[Mapping[str, Any], ...] = ()
-    # the same roles parsed once: every index of a run starts from them (60 indexes per static run)
-    parsed: Mapping[str, Role] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.cluster_roles and not self.parsed:
-            object.__setattr__(self, "parsed", {str((r.get("metadata") or {}).get("name", "")): _role(r, "ClusterRole")
-                                                for r in self.cluster_roles})
+    @cached_property
+    def parsed(self) -> Mapping[str, Role]:
+        """The same roles parsed once: every index starts from them (60 indexes per static run)."""
+        return {str((r.get("metadata") or {}).get("name", "")): _role(r, "ClusterRole") for r in self.cluster_roles}
 
     def summary(self) -> dict[str, Any]:
         return {"version": self.version or None, "source": self.source or None, "count": len(self.cluster_roles)}

@@ -29,7 +29,6 @@ from filelock import FileLock
 
 from harness.boundary.proc import Runner
 from harness.errors import CommandFailedError, RenderError
-from harness.manifests.yamlload import Loader as _Loader
 from harness.manifests.yamlload import load_all
 from harness.models import Mode
 from harness.render.cache import pickled, write_atomically
@@ -345,7 +344,7 @@ def _closure(roots: tuple[Path, ...]) -> set[Path]:
                 if name not in KUSTOMIZATION_FILES:
                     continue
                 try:
-                    docs = list(yaml.load_all((Path(dirpath) / name).read_text(), Loader=_Loader))
+                    docs = load_all((Path(dirpath) / name).read_text())
                 except yaml.YAMLError:
                     continue
                 for value in _strings(docs):

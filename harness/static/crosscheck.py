@@ -17,7 +17,7 @@ import yaml
 from harness.manifests.labels import labels_match, selector_matches
 from harness.manifests.services import selects_pods, service_backends
 from harness.manifests.workloads import POD_SPEC_PATHS, containers, pod_metadata, pod_spec
-from harness.manifests.yamlload import Loader
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import Finding, Mode, Severity, Variant, parse_image
 from harness.render.kustomize import resource_key
 from harness.static.inventory import describe, subject_of
@@ -121,7 +121,7 @@ def collect_images(manifests: Iterable[Manifest]) -> list[ImageReference]:
                     found.append(ImageReference(text.strip(), subject, location, embedded=True))
                     continue
                 try:
-                    parsed = yaml.load(text, Loader=Loader)  # libyaml: ~700 ConfigMap strings per run
+                    parsed = load_yaml(text)  # libyaml: ~700 ConfigMap strings per run
                 except yaml.YAMLError:
                     continue  # not YAML/JSON: a script or a template, nothing structured to read
                 if isinstance(parsed, dict | list):
@@ -282,7 +282,7 @@ def _plugin_driver(manifests: list[Manifest], carriers: list[Carrier], cas: list
         for obj in _find(manifests, carrier):
             text = (obj.get("data") or {}).get(key)
             try:
-                container = yaml.load(text, Loader=Loader) if isinstance(text, str) else None
+                container = load_yaml(text) if isinstance(text, str) else None
             except yaml.YAMLError:
                 container = None
             if not isinstance(container, dict):

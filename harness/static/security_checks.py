@@ -17,6 +17,7 @@ import yaml
 
 from harness.boundary.redact import fingerprint
 from harness.manifests.workloads import containers
+from harness.manifests.yamlload import load as load_yaml
 from harness.models import Finding, Mode, Severity
 from harness.render.kustomize import resource_key
 from harness.static.credentials import is_credential_key, is_literal, shapes_in
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 Manifest = dict[str, Any]
 Result = tuple[list[Finding], dict[str, Any]]
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present, as harness.static.workflows
 _ASSIGNMENT = re.compile(r"(?:^|[\s;&|'\"])-{0,2}([A-Za-z_][\w.-]*)[=:]\s*['\"]?([^\s'\";&|]+)")
 
 
@@ -115,7 +115,7 @@ def literal_credentials(manifests: Iterable[Manifest]) -> list[LiteralCredential
                 found += _shaped(subject, where, text)
                 if isinstance(text, str) and "\n" in text:
                     try:
-                        parsed = yaml.load(text, Loader=_Loader)
+                        parsed = load_yaml(text)
                     except yaml.YAMLError:
                         parsed = None
                     if isinstance(parsed, dict | list):

@@ -23,6 +23,7 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from harness.catalogue.corpus.analysis import analyse
 from harness.errors import HarnessError, SourceError
+from harness.manifests.yamlload import load_all
 
 CORPUS_DIR = PurePosixPath("test_data/sdk_compiled_pipelines")
 # The folders KFP's E2E suite runs (labels E2ECritical, E2EEssential, E2EParallelNested, E2EFailure).
@@ -181,10 +182,6 @@ class _CorpusParseError(Exception):
     pass
 
 
-# libyaml when present: the corpus is ~100 files per tree and PyYAML's pure-Python loader is slow.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _parse(data: bytes, suffix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Bytes -> (pipeline spec, kubernetes platform spec or {}), validated against the KFP protos."""
     try:
@@ -192,7 +189,7 @@ def _parse(data: bytes, suffix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise _CorpusParseError("not a text file (not UTF-8)") from exc
     try:
-        docs = [json.loads(text)] if suffix == ".json" else list(yaml.load_all(text, Loader=_LOADER))
+        docs = [json.loads(text)] if suffix == ".json" else load_all(text)
     except json.JSONDecodeError as exc:
         raise _CorpusParseError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from exc
     except yaml.YAMLError as exc:
