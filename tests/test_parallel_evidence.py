@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.boundary.worker import REDO, failure, survives_pickling
 from harness.errors import BundleError, ConfigError, HarnessError
 from harness.evidence import parallel
 from harness.evidence.bundle import dump_json
@@ -139,9 +140,12 @@ def test_a_worker_that_crashes_leaves_its_bundle_to_the_caller(tmp_path: Path, s
 
 
 def test_only_errors_that_come_back_whole_are_sent_by_a_worker() -> None:
-    assert parallel._survives_pickling(BundleError("x/bundle.json: broken", "write it again"))
-    assert parallel._survives_pickling(HarnessError("broken"))
-    assert not parallel._survives_pickling(ConfigError("f.yaml", "broken"))  # another __init__: re-read here
+    assert survives_pickling(BundleError("x/bundle.json: broken", "write it again"))
+    assert survives_pickling(HarnessError("broken"))
+    assert not survives_pickling(ConfigError("f.yaml", "broken"))  # another __init__: re-read here
+    assert failure(BundleError("x/bundle.json: broken", "write it again"))[0] == "error"
+    assert failure(ConfigError("f.yaml", "broken")) == REDO
+    assert failure(KeyError("a bug")) == REDO  # the caller's own read raises it, traceback included
 
 
 def test_small_bundles_never_start_a_worker(tmp_path: Path, shapes, started, monkeypatch) -> None:

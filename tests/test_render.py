@@ -138,6 +138,56 @@ def test_each_tree_is_staged_once_for_all_its_renders(renderer: Renderer, kfp_tr
     assert not list((renderer.cache_dir / "render").glob("*/*.tmp")), "no temporary file left behind"
 
 
+CLUSTER_SCOPED = "manifests/kustomize/cluster-scoped-resources"
+ARGO = "manifests/kustomize/third-party/argo/installs/namespace/cluster-scoped/kustomization.yaml"
+
+
+def _copy_tree(kfp_trees: Path, root: Path) -> Path:
+    tree = root / "driver-pod"
+    shutil.copytree(kfp_trees / "driver-pod" / "manifests", tree / "manifests")
+    return tree
+
+
+def test_staging_links_the_trees_files_and_never_writes_through_them(remote_bases: Path, kfp_trees: Path,
+                                                                   tmp_path: Path) -> None:
+    """A staged file is the tree's own file (a hard link: no data copied) except what staging rewrites (remote
+    bases pointed at the mirror), which is a new file: the tree is byte- and inode-identical afterwards."""
+    tree = _copy_tree(kfp_trees, tmp_path)
+    before = {p: (p.stat().st_ino, p.read_bytes()) for p in tree.rglob("*") if p.is_file()}
+    renderer = Renderer(mirror=remote_bases, cache_dir=tmp_path / "cache")
+    renderer.render(tree, CLUSTER_SCOPED)
+    assert {p: (p.stat().st_ino, p.read_bytes()) for p in tree.rglob("*") if p.is_file()} == before
+    stage = next(p for p in (tmp_path / "cache" / "stage").iterdir() if not p.name.startswith("."))
+    namespace = "manifests/kustomize/cluster-scoped-resources/namespace.yaml"
+    assert (stage / namespace).stat().st_ino == (tree / namespace).stat().st_ino  # same filesystem: linked
+    assert (stage / ARGO).stat().st_ino != (tree / ARGO).stat().st_ino
+    assert "https://github.com/" in (tree / ARGO).read_text()
+    assert "https://github.com/" not in (stage / ARGO).read_text()
+
+
+def test_a_tree_file_edited_in_place_after_staging_is_staged_again(remote_bases: Path, kfp_trees: Path,
+                                                                  tmp_path: Path) -> None:
+    """An editor saving in place writes through to the staged link; when the tree's content comes back
+    (a `git checkout` writes a new file), its old stage must not render the edit."""
+    tree = _copy_tree(kfp_trees, tmp_path)
+    cache = tmp_path / "cache"
+    original = Renderer(mirror=remote_bases, cache_dir=cache).render(tree, CLUSTER_SCOPED).path.read_text()
+    namespace = tree / "manifests/kustomize/cluster-scoped-resources/namespace.yaml"
+    text = namespace.read_text()
+    with namespace.open("r+") as handle:  # in place: same inode, so the stage's link sees it too
+        handle.write(text.replace("enforce: baseline", "enforce: privileged", 1))
+    edited = Renderer(mirror=remote_bases, cache_dir=cache).render(tree, CLUSTER_SCOPED)
+    assert not edited.cached and "enforce: privileged" in edited.path.read_text()
+    restored = namespace.with_name("restored")
+    restored.write_text(text)
+    restored.replace(namespace)  # a new file with the original content
+    shutil.rmtree(cache / "render")  # no kept render: the stage decides
+    again = Renderer(mirror=remote_bases, cache_dir=cache).render(tree, CLUSTER_SCOPED)
+    assert again.path.read_text() == original
+    assert len([p for p in (cache / "stage").iterdir() if not p.name.startswith(".")]) == 2, \
+        "the stale stage was replaced, the edited tree's stage kept"
+
+
 _RENDER_IN_CHILD = """
 import json, sys
 from pathlib import Path

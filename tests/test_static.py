@@ -157,8 +157,8 @@ def test_main_job_static_only_fake_docker_down_runs_static_and_touches_no_cluste
 def test_render_all_runs_each_distinct_render_once_and_a_modes_checks_once_its_installs_exist(
         kfp_trees: Path, remote_bases: Path, tmp_path: Path) -> None:
     """Real kustomize on an empty cache, two trees x two modes: kustomize runs once per distinct overlay, each
-    install's cluster-scoped part is read from the cache as before (static.json's `cached`), `staged` comes
-    first, and a mode's checks start only when every install of that mode exists, in mode order."""
+    install's cluster-scoped part is read from the cache as before (static.json's `cached`), and a mode's
+    checks start only when every install of that mode exists, in mode order."""
     from harness.config import load_config
     from harness.models import Source
     from harness.render.kustomize import Renderer
@@ -174,12 +174,10 @@ def test_render_all_runs_each_distinct_render_once_and_a_modes_checks_once_its_i
                                   tmp_path / "cache"))
     events: list[tuple[str, object]] = []
     render_all(ctx, ("ci",), then=lambda install: events.append(("then", (install.mode, install.which))),
-               mode_done=lambda mode: events.append(("mode", (mode.name, sorted(ctx.renders)))),
-               staged=lambda: events.append(("staged", None)))
+               mode_done=lambda mode: events.append(("mode", (mode.name, sorted(ctx.renders)))))
 
     kustomize = [c.argv[-1] for c in renderer.runner.log if "kustomize" in c.argv]
     assert len(kustomize) == len(set(kustomize)) == 2 + 4  # one cluster-scoped per tree, one overlay per install
-    assert events[0] == ("staged", None)
     assert [e for e in events if e[0] == "mode"] == [
         ("mode", ("standalone", [(v.name, "standalone", "ci") for v in sorted(variants, key=lambda v: v.name)])),
         ("mode", ("tls", sorted((v.name, m.name, "ci") for v in variants for m in modes)))]

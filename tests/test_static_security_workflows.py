@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.static.workflows import GOLDEN_DIR, compare_compiled_workflows
+from harness.static.workflows import GOLDEN_DIR, RunViews, compare_compiled_workflows
 
 FILE = "add_numbers.yaml"
 
@@ -20,12 +20,18 @@ def central_copy(kfp_trees: Path, tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.fixture(scope="module")
+def views() -> RunViews:
+    """One memo of canonical views for this module, as one static run keeps them: the shared trees are never
+    edited, and each test edits its own copy (another path) before comparing it."""
+    return RunViews()
+
+
 @pytest.fixture
-def compare(shared_renderer):
-    """Canonical views are cached on disk keyed by file content, as in the static tier."""
+def compare(views):
     def run(base: Path, other: Path, base_variant: str = "central-driver"):
         return compare_compiled_workflows(base, other, base_variant=base_variant, other_variant="candidate",
-                                          cache_dir=shared_renderer.cache_dir)
+                                          views=views)
     return run
 
 

@@ -135,5 +135,5 @@ def test_static_progress_flags_on_renders_and_workflow_comparison(capsys, tmp_pa
     main(args + ([flag] if flag else []))
     err = capsys.readouterr().err
     for line in ("rendered 4/4: central-driver standalone (product)",
-                 "comparing compiled workflows 1/1: driver-pod..central-driver", "check 2/2: workflows"):
+                 "compiled workflows 1/1: driver-pod..central-driver", "check 2/2: workflows"):
         assert (line in err) is shown, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ import yaml
 
 from harness.errors import HarnessError, SourceError
 from harness.models import Severity
+from harness.static import workflows as workflows_module
 from harness.static.workflows import (
+    PairRequest,
     RunViews,
     WorkflowFileError,
     compare_compiled_workflows,
@@ -20,6 +23,7 @@ from harness.static.workflows import (
     driver_invocations,
     driver_outputs_exercised,
     load_workflow,
+    pair_result,
 )
 
 VARIANTS = ("driver-pod", "sidecar-plugin", "central-driver")
@@ -450,24 +454,50 @@ def test_a_directory_without_goldens_is_a_source_error(tmp_path, kfp_trees):
 def test_views_memo_belongs_to_one_run_the_next_run_reads_a_changed_golden(tmp_path):
     """Issue 13: the canonical views are remembered per run (StaticContext.workflow_views), not per process.
     Within a run each golden is read once however many pairs use it; a later run with its own memo sees a
-    golden edited in between, with or without the on-disk cache (keyed by the file's bytes)."""
+    golden edited in between."""
     base = _write_tree(tmp_path / "base", {"a": _workflow("container")})
     other = _write_tree(tmp_path / "other", {"a": _workflow("container")})
-    cache = tmp_path / "cache"
-    for cache_dir in (None, cache):
-        first_run = RunViews()
-        compare = dict(base_variant="x", other_variant="y", mode="static", cache_dir=cache_dir)
-        assert compare_compiled_workflows(base, other, views=first_run, **compare).findings() == []
-        assert sorted(first_run.views) == sorted(str(p.resolve()) for p in (base / GOLDENS / "a.yaml",
-                                                                              other / GOLDENS / "a.yaml"))
-        again = compare_compiled_workflows(base, other, views=first_run, **compare)
-        assert again.results[0].base_invocations is compare_compiled_workflows(
-            base, other, views=first_run, **compare).results[0].base_invocations  # read once per run
+    first_run = RunViews()
+    compare = dict(base_variant="x", other_variant="y", mode="static")
+    assert compare_compiled_workflows(base, other, views=first_run, **compare).findings() == []
+    assert sorted(first_run.views) == sorted(str(p.resolve()) for p in (base / GOLDENS / "a.yaml",
+                                                                          other / GOLDENS / "a.yaml"))
+    again = compare_compiled_workflows(base, other, views=first_run, **compare)
+    assert again.results[0].base_invocations is compare_compiled_workflows(
+        base, other, views=first_run, **compare).results[0].base_invocations  # read once per run
 
-        edited = _workflow("container")
-        _task(edited, "root", "condition-1")["when"] = "false"
-        (other / GOLDENS / "a.yaml").write_text(yaml.safe_dump(edited))
-        next_run = compare_compiled_workflows(base, other, views=RunViews(), **compare).findings()
-        assert {(f.id, f.evidence["example"]["path"]) for f in next_run} == {
-            ("workflow.unexpected-difference", "templates[root].dag.tasks[condition-1].when")}
-        (other / GOLDENS / "a.yaml").write_text(yaml.safe_dump(_workflow("container")))
+    edited = _workflow("container")
+    _task(edited, "root", "condition-1")["when"] = "false"
+    (other / GOLDENS / "a.yaml").write_text(yaml.safe_dump(edited))
+    next_run = compare_compiled_workflows(base, other, views=RunViews(), **compare).findings()
+    assert {(f.id, f.evidence["example"]["path"]) for f in next_run} == {
+        ("workflow.unexpected-difference", "templates[root].dag.tasks[condition-1].when")}
+
+
+def test_a_pairs_result_is_kept_on_disk_by_content_and_recomputed_when_a_golden_changes(tmp_path, monkeypatch):
+    """A warm run reads each pair's findings and summary from the cache without parsing a golden; an edited
+    golden, another mode or other variant names are another entry."""
+    base = _write_tree(tmp_path / "base", {"a": _workflow("container")})
+    other = _write_tree(tmp_path / "other", {"a": _workflow("http")})
+    cache = tmp_path / "cache"
+    request = PairRequest(str(base), str(other), "x", "y", "static")
+    cold = pair_result(request, cache)
+    assert cold[1]["files_compared"] == 1 and len(list((cache / "workflows").glob("*.pickle"))) == 1
+
+    def no_parsing(*_args, **_kwargs):
+        raise AssertionError("a kept result was parsed again")
+
+    monkeypatch.setattr(workflows_module, "load_workflow", no_parsing)
+    warm = pair_result(request, cache, RunViews())
+    assert [f.to_dict() for f in warm[0]] == [f.to_dict() for f in cold[0]] and warm[1] == cold[1]
+    for changed in (dataclasses.replace(request, mode="tls"), dataclasses.replace(request, other_variant="z")):
+        assert changed.cache_file(cache) != request.cache_file(cache)
+    monkeypatch.undo()
+
+    edited = _workflow("http")
+    _task(edited, "root", "condition-1")["when"] = "false"
+    (other / GOLDENS / "a.yaml").write_text(yaml.safe_dump(edited))
+    assert request.cache_file(cache) not in set((cache / "workflows").glob("*.pickle"))
+    recomputed = pair_result(request, cache)
+    assert ("workflow.unexpected-difference", "templates[root].dag.tasks[condition-1].when") in {
+        (f.id, f.evidence["example"]["path"]) for f in recomputed[0]}

@@ -14,18 +14,17 @@ every error is worded exactly as before.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import mmap
 import os
 import statistics
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.boundary.collector import cycle_collection_paused
 from harness.boundary.redact import find_secrets, may_hold_secrets
 from harness.evidence.bundle import (
     Bundle,
@@ -344,23 +343,6 @@ def _stream(marker: Path) -> Evidence | None:
     scan = _scan(verified_files(target, data["files"]), data, data["files"], normal.scrub,
                  _inline(data, messages))
     return Evidence(target, _envelope(data), frozenset(data["files"]), digest, normal.run, timings.result(data), scan)
-
-
-@contextmanager
-def cycle_collection_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused (and its previous state restored). Reading a 100 000-node bundle
-    allocates millions of containers and keeps about a million: every 700 more allocations than frees start a
-    collection, and the older generations' collections walk everything kept so far (json.loads of one such
-    bundle.json whole: 1.5 s CPU with the collector, 0.7 s without; ~0.8 s of the report). What a read drops
-    is freed by reference counting (JSON values and the normalised run's dataclasses hold no cycles); a cycle
-    made meanwhile is only collected later, when the collector runs again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def read_evidence(directory: str | os.PathLike[str]) -> Evidence:

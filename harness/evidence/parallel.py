@@ -20,11 +20,8 @@ KeyboardInterrupt, the caller closing the generator) ends every worker still run
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import select
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import fields
@@ -32,50 +29,30 @@ from operator import attrgetter
 from pathlib import Path
 from typing import IO
 
-import harness
-from harness.boundary.proc import Runner, end_group
-from harness.errors import HarnessError
+from harness.boundary.collector import cycle_collection_paused
+from harness.boundary.worker import PROGRAM, Worker, available_cores, failure
 from harness.evidence.bundle import bundle_markers
-from harness.evidence.compact import Evidence, cycle_collection_paused, read_evidence
+from harness.evidence.compact import Evidence, read_evidence
 from harness.evidence.normalize import NormalDriver, NormalRun, NormalTask
 
 # A worker costs ~0.1 s of CPU to start (an interpreter importing the evidence modules), ~0.3-0.5 s of wall
 # time on a busy machine, plus ~0.65 s to pickle and unpickle 100 000 nodes' Evidence; reading 32 MB of
 # bundle.json costs ~0.85 s. Below this a worker does not pay for itself.
 WORKER_MIN_BYTES = 32 << 20
-
-# The worker's program: put this harness first on sys.path (the caller may run it from any directory), then
-# serve one request. Given to `python -c`, so no argv is read by the harness.
-_ROOT = str(Path(harness.__file__).resolve().parent.parent)
-_PROGRAM = f"import sys; sys.path.insert(0, {_ROOT!r}); from harness.evidence.parallel import serve; serve()"
+_PROGRAM = PROGRAM  # (tests replace it with a program that crashes)
+_TARGET = "harness.evidence.parallel:serve"
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the machine's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def serve() -> None:
-    """A worker's body: read the bundle directory pickled on stdin, write the reply to stdout as pickles: ("ok",
-    head) then the tasks' and the drivers' columns (`_send`), or ("error", HarnessError), or ("reread",) (the
-    caller reads that bundle itself)."""
-    directory = pickle.load(sys.stdin.buffer)
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # (discarded) whatever else would print cannot corrupt the reply
-    reply: tuple
+def serve(directory: Path, out: IO[bytes]) -> None:
+    """A worker's body (harness.boundary.worker): read the bundle directory, write the reply as pickles:
+    ("ok", head) then the tasks' and the drivers' columns (`_send`), or the read's failure (an error to raise,
+    or REDO: the caller reads that bundle itself)."""
     try:
         evidence = read_evidence(directory)
-    except HarnessError as exc:
-        reply = ("error", exc) if _survives_pickling(exc) else ("reread",)
-    except Exception:  # noqa: BLE001 - a bug: the caller's own read raises it with its traceback
-        reply = ("reread",)
-    else:
-        _send(evidence, out)
+    except Exception as exc:  # noqa: BLE001 - a bug comes back as REDO: the caller's own read raises it
+        pickle.dump(failure(exc), out)
         return
-    pickle.dump(reply, out)
-    out.flush()
+    _send(evidence, out)
 
 
 def _send(evidence: Evidence, out: IO[bytes]) -> None:
@@ -98,7 +75,7 @@ def _send(evidence: Evidence, out: IO[bytes]) -> None:
 
 
 def _receive(source: IO[bytes]) -> tuple:
-    """`serve`'s reply, read back: ("ok", Evidence), ("error", HarnessError) or ("reread",)."""
+    """`serve`'s reply, read back: ("ok", Evidence), ("error", HarnessError) or REDO."""
     with cycle_collection_paused():
         reply = pickle.load(source)  # noqa: S301 - written by our own worker
         if reply[0] != "ok":
@@ -116,48 +93,20 @@ def _receive(source: IO[bytes]) -> tuple:
 _TASK_FIELDS = attrgetter(*(f.name for f in fields(NormalTask)))
 _DRIVER_FIELDS = attrgetter(*(f.name for f in fields(NormalDriver)))
 
-def _survives_pickling(exc: HarnessError) -> bool:
-    """An error whose type and one-line message come back unchanged (a subclass with another __init__
-    signature, e.g. ConfigError, does not unpickle)."""
-    try:
-        back = pickle.loads(pickle.dumps(exc))
-    except Exception:  # noqa: BLE001
-        return False
-    return type(back) is type(exc) and str(back) == str(exc)
-
-
 class _Worker:
     """One worker process reading one bundle."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.child = Runner().popen([sys.executable, "-c", _PROGRAM], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        stdin: IO[bytes] = self.child.stdin  # type: ignore[assignment]
-        try:
-            with contextlib.suppress(BrokenPipeError):  # it ended at once: `result` finds no reply, reads here
-                try:
-                    stdin.write(pickle.dumps(directory))
-                finally:
-                    stdin.close()
-        except BaseException:  # e.g. a KeyboardInterrupt before the caller holds this worker: end it here
-            end_group(self.child)
-            raise
+        self.worker = Worker(_TARGET, directory, program=_PROGRAM)
+        self.child = self.worker.child
 
     def ready(self) -> bool:
-        """Its reply has started (it has read its bundle) or it has ended."""
-        return bool(select.select([self.child.stdout], [], [], 0)[0])
+        return self.worker.ready()
 
     def result(self) -> Evidence:
         """Its Evidence (waiting for it); its HarnessError raised; on anything else, this process's own read."""
-        stdout: IO[bytes] = self.child.stdout  # type: ignore[assignment]
-        try:
-            reply = _receive(stdout)
-        except Exception:  # noqa: BLE001 - it crashed or was killed: read the bundle here
-            reply = ("reread",)
-        stdout.close()
-        if self.child.wait() != 0:
-            reply = ("reread",)
+        reply = self.worker.finish(_receive)
         if reply[0] == "ok":
             return reply[1]
         if reply[0] == "error":
@@ -165,7 +114,7 @@ class _Worker:
         return read_evidence(self.directory)
 
     def end(self) -> None:
-        end_group(self.child)
+        self.worker.end()
 
 
 def _listed(roots: tuple[str | os.PathLike[str], ...]) -> tuple[list[Path], BaseException | None]:

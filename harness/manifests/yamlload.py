@@ -39,13 +39,17 @@ class _Fallback(Exception):
     """Something only PyYAML's own composer and constructor handle."""
 
 
-def load_all(text: str) -> list[Any]:
-    """`list(yaml.load_all(text, Loader=CSafeLoader))`, equal value for value and type for type."""
+def load_all(text: str, plain_tags: dict[str, str] | None = None) -> list[Any]:
+    """`list(yaml.load_all(text, Loader=CSafeLoader))`, equal value for value and type for type.
+
+    `plain_tags` (plain scalar -> its implicit tag) may be shared by the texts of one run: the resolver's
+    answer depends on the scalar alone (path resolvers, which would make it depend on the place, send the
+    text through PyYAML)."""
     if Loader is yaml.SafeLoader or Loader.yaml_path_resolvers:  # no libyaml, or a path resolver: PyYAML's way
         return list(yaml.load_all(text, Loader=Loader))
     loader = Loader(text)
     try:
-        return _Builder(loader).documents()
+        return _Builder(loader, {} if plain_tags is None else plain_tags).documents()
     except Exception:  # noqa: BLE001 - PyYAML's own load below gives the result or raises its own error
         pass
     finally:
@@ -54,10 +58,10 @@ def load_all(text: str) -> list[Any]:
 
 
 class _Builder:
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, plain: dict[str, str]) -> None:
         self.loader = loader
         self.next = loader.get_event
-        self.plain: dict[str, str] = {}  # plain scalar -> its implicit tag, for this text only
+        self.plain = plain  # plain scalar -> its implicit tag
 
     def documents(self) -> list[Any]:
         self.next()  # StreamStartEvent

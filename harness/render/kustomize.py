@@ -1,7 +1,8 @@
 """Render KFP kustomize overlays with a pinned kubectl/kustomize, offline when a mirror is given.
 
 The user's tree is never modified: the parts kustomize needs (`manifests/`, `.github/resources/`) are
-copied once per content into a staging directory in the cache, remote bases
+staged once per content in the cache (files hard-linked where the filesystem allows, else copied; see
+`_link_or_copy`), remote bases
 (`https://github.com/ORG/REPO/PATH?ref=TAG`) are rewritten to paths inside the mirror (laid out as
 `<mirror>/github.com/ORG/REPO/TAG/PATH`), and the output is cached by a content hash of what the render reads:
 the tree's files, the mirror files its remote bases reach, the overlay and the kustomize version. Adding an
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -125,6 +127,7 @@ class Renderer:
         self._lock = threading.Lock()
         self._tree_digests: dict[str, str] = {}
         self._stage_locks: dict[str, threading.Lock] = {}
+        self._checked_stages: set[Path] = set()  # stages this renderer found intact (once per run each)
         self._version: dict[str, str] | None = None
         self._version_lock = threading.Lock()  # render threads start together: one `kubectl version`
         self._parsed: dict[str, list[dict[str, Any]]] = {}  # Render.parsed
@@ -165,9 +168,8 @@ class Renderer:
             return self._tree_digests[key]
 
     def stage(self, tree: Path) -> None:
-        """Stage the tree now, and learn the versions (what its first render would do): callers overlap
-        staging several trees with each other and with kustomize."""
-        self.versions()
+        """Stage the tree now (what its first render would do): callers overlap staging several trees with
+        each other and with kustomize."""
         self._stage(Path(tree).resolve())
 
     def _stage(self, tree: Path) -> _Staged:
@@ -186,18 +188,24 @@ class Renderer:
         final.parent.mkdir(parents=True, exist_ok=True)
         # threads wait on `lock`, other processes sharing the cache (xdist workers) on the lock file
         with lock, FileLock(self._lock_file(f"stage-{final.name}")):
+            if marker.is_file() and final not in self._checked_stages and not _files_unchanged(final, marker):
+                # a file it shares with a tree was edited in place since: set it aside, stage anew
+                aside = final.with_name(f".stale-{final.name}-{os.getpid()}-{threading.get_ident()}")
+                final.rename(aside)
+                shutil.rmtree(aside, ignore_errors=True)
             if not marker.is_file():
                 # built beside its final place, so the relative paths to the mirror stay right after the rename
                 tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".tmp-"))
                 for part in TREE_PARTS:
                     if (tree / part).is_dir():
-                        shutil.copytree(tree / part, tmp / part, symlinks=True)
+                        shutil.copytree(tree / part, tmp / part, symlinks=True, copy_function=_link_or_copy)
                 referenced = sorted(str(p) for p in self._rewrite_remote_bases(tmp, tree))
-                (tmp / "staged.json").write_text(json.dumps({"mirror_paths": referenced}))
+                (tmp / "staged.json").write_text(json.dumps({"mirror_paths": referenced, "files": _files(tmp)}))
                 try:
                     tmp.rename(final)
                 except OSError:  # another process staged the same content first: use theirs
                     shutil.rmtree(tmp, ignore_errors=True)
+            self._checked_stages.add(final)
             paths = tuple(Path(p) for p in json.loads(marker.read_text())["mirror_paths"])
             return _Staged(final, paths)
 
@@ -302,7 +310,8 @@ class Renderer:
                 text = file.read_text()
                 if "https://github.com/" not in text:
                     continue
-                file.write_text(_REMOTE.sub(
+                # a new file, never written through: the staged one may be a hard link to the tree's
+                write_atomically(file, _REMOTE.sub(
                     lambda m, d=Path(dirpath), f=file: self._local_base(m, d, tree / f.relative_to(stage),
                                                                         referenced), text))
         return referenced
@@ -318,6 +327,46 @@ class Renderer:
             )
         referenced.add(target)
         return os.path.relpath(target, kustomization_dir)
+
+
+def _link_or_copy(source: str, target: str) -> str:
+    """A staged file: a hard link to the tree's file where the filesystem allows, else a copy. Creating a
+    file is most of staging's cost (~0.2 s of system time per KFP tree here; a link ~0.03 s), and kustomize
+    only reads it. The stage never writes through a link (`_rewrite_remote_bases` replaces what it rewrites),
+    and `_files_unchanged` catches a tree file edited in place after it was staged."""
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem (EXDEV), or links refused (EPERM: fs.protected_hardlinks)
+        shutil.copy2(source, target)
+    return target
+
+
+def _files(stage: Path) -> dict[str, list[int]]:
+    """Each staged regular file's (inode, mtime, size): an in-place edit of a linked tree file changes them."""
+    found = {}
+    for dirpath, _dirs, names in os.walk(stage):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode):
+                found[os.path.relpath(path, stage)] = [info.st_ino, info.st_mtime_ns, info.st_size]
+    return found
+
+
+def _files_unchanged(stage: Path, marker: Path) -> bool:
+    """Whether every file of a finished stage is as it was staged (stages from before links had no record:
+    they hold copies, which nothing edits)."""
+    recorded = json.loads(marker.read_text()).get("files")
+    if recorded is None:
+        return True
+    for relative, expected in recorded.items():
+        try:
+            info = os.lstat(stage / relative)
+        except OSError:
+            return False
+        if [info.st_ino, info.st_mtime_ns, info.st_size] != expected:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

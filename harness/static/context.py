@@ -75,15 +75,13 @@ def self_comparisons(findings: list[Finding]) -> list[Finding]:
 
 def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers: int = 2,
                then: Callable[[InstallRender], object] | None = None,
-               mode_done: Callable[[Mode], object] | None = None,
-               staged: Callable[[], object] | None = None) -> None:
+               mode_done: Callable[[Mode], object] | None = None) -> None:
     """Render every (variant, mode, overlay) once; kustomize runs in parallel (it is the slow part).
 
     The worker threads only stage trees and run kustomize, back to back, each distinct render once. This
     thread meanwhile assembles the installs in mode order and runs the Python work on them: `then` on each
     install as soon as it exists, and `mode_done` once every install of a mode exists (that mode's checks), so
-    Python work overlaps the kustomize processes still running (they hold no GIL). `staged` runs once every
-    tree is staged: Python work started there no longer slows the staging that kustomize waits for.
+    Python work overlaps the kustomize processes still running (they hold no GIL).
     """
     sel = ctx.selection
     jobs = [(v.name, m, which) for m in sel.modes for v in sel.variants for which in overlays]
@@ -91,8 +89,6 @@ def render_all(ctx: StaticContext, overlays: tuple[str, ...] = OVERLAYS, workers
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         renders = _start_renders(pool, ctx, jobs, workers)
-        if staged is not None:
-            staged()
         left = Counter(mode.name for _variant, mode, _which in jobs)
         for mode in sel.modes:
             if not left[mode.name] and mode_done is not None:  # no overlay selected: its checks find nothing
@@ -138,6 +134,7 @@ def _start_renders(pool: ThreadPoolExecutor, ctx: StaticContext, jobs: list[tupl
         renders[(variant, overlay)] = pool.submit(sel.renderer.render, ctx.tree(variant), overlay)
         if len(stages) < len(names):
             stages[names[len(stages)]] = pool.submit(sel.renderer.stage, ctx.tree(names[len(stages)]))
+    sel.renderer.versions()  # (every render's key needs them) `kubectl version` runs here while the trees stage
     for name in names:
         stages[name].result()
     for key in dict.fromkeys(cluster_scoped):
@@ -147,5 +144,18 @@ def _start_renders(pool: ThreadPoolExecutor, ctx: StaticContext, jobs: list[tupl
 
 # A check takes the context, the pairs and one mode, and returns findings plus data for static.json.
 Check = Callable[[StaticContext, list[Pair], Mode], tuple[list[Finding], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A check started before its result is needed: `result()` waits for it (raising its error), `end()` stops
+    what it still runs (called whatever ends the run; harmless once the result is in)."""
+
+    result: Callable[[], tuple[list[Finding], dict[str, Any]]]
+    end: Callable[[], None] = lambda: None
+
+
+# A modeless check's start: same arguments as the check, returns at once.
+Starter = Callable[[StaticContext, list[Pair], Mode], Started]
 
 

@@ -4,13 +4,15 @@ the data static.json keeps for it. `kfp-conformance static` and `scenarios/test_
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from harness.boundary.worker import Worker, available_cores, read_reply
 from harness.manifests import tls as tlscheck
 from harness.models import Finding, Mode
 from harness.rbac import evaluator as rbac
 from harness.static import install_checks, security_checks, workflows
-from harness.static.context import Check, Pair, StaticContext
+from harness.static.context import Check, Pair, Started, Starter, StaticContext
 
 Result = tuple[list[Finding], dict[str, Any]]
 
@@ -40,19 +42,62 @@ def check_driver_transport_tls(ctx: StaticContext, pairs: list[Pair], mode: Mode
     return findings, data
 
 
-def check_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result:
-    """The compiled-workflow goldens of each pair of trees, normalised across driver transports (modeless)."""
+def _workflow_requests(ctx: StaticContext, pairs: list[Pair]) -> list[workflows.PairRequest]:
+    return [workflows.PairRequest(str(ctx.tree(p.base.name)), str(ctx.tree(p.other.name)), p.base.name,
+                                  p.other.name, "all") for p in pairs]
+
+
+def _combined(pairs: list[Pair], results: list[workflows.PairResult]) -> Result:
     findings: list[Finding] = []
     data: dict[str, Any] = {}
-    for number, pair in enumerate(pairs, 1):
-        ctx.progress(f"comparing compiled workflows {number}/{len(pairs)}: {pair.label}")
-        comparison = workflows.compare_compiled_workflows(
-            ctx.tree(pair.base.name), ctx.tree(pair.other.name), base_variant=pair.base.name,
-            other_variant=pair.other.name, mode="all", cache_dir=ctx.selection.cache_dir,
-            views=ctx.workflow_views)
-        findings.extend(comparison.findings())
-        data[pair.label] = comparison.summary()
+    for pair, (found, summary) in zip(pairs, results, strict=True):
+        findings.extend(found)
+        data[pair.label] = summary
     return findings, data
+
+
+def check_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Result:
+    """The compiled-workflow goldens of each pair of trees, normalised across driver transports (modeless)."""
+    results = []
+    for number, request in enumerate(_workflow_requests(ctx, pairs), 1):
+        ctx.progress(f"comparing compiled workflows {number}/{len(pairs)}: {pairs[number - 1].label}")
+        results.append(workflows.pair_result(request, ctx.selection.cache_dir, ctx.workflow_views))
+    return _combined(pairs, results)
+
+
+# Goldens below this many bytes are compared in this process: a worker costs ~0.1 s of CPU to start, and the
+# tests' small trees take less than that to compare.
+WORKER_MIN_BYTES = 1 << 20
+
+
+def start_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Started:
+    """`check_compiled_workflows`, started now. It reads no render, so it runs while kustomize does: in a
+    worker process (harness.boundary.worker) when the goldens are big enough, so its ~1.2 s of parsing and
+    canonicalising uses the second core instead of taking turns with this process's own Python work for the
+    GIL (the worker also reads the results a run has kept: hashing the goldens here would delay the renders). A worker's error is raised here as the in-process check
+    would raise it; a worker that fails any other way leaves the work to this process."""
+    requests = _workflow_requests(ctx, pairs)
+    cache_dir = ctx.selection.cache_dir
+    goldens = sum(path.stat().st_size for r in requests for tree in (r.base_dir, r.other_dir)
+                  for path in workflows.golden_dir(tree).glob("*.yaml"))
+    if goldens < WORKER_MIN_BYTES or available_cores() < 2 or not sys.executable:
+        return Started(lambda: check_compiled_workflows(ctx, pairs, mode))
+    try:
+        worker = Worker("harness.static.workflows:serve_pairs", (requests, str(cache_dir) if cache_dir else None))
+    except OSError:  # no process to be had (fork limits, memory): this process compares them
+        return Started(lambda: check_compiled_workflows(ctx, pairs, mode))
+
+    def result() -> Result:
+        answer = worker.finish(read_reply)
+        if answer[0] == "ok":
+            for number, pair in enumerate(pairs, 1):
+                ctx.progress(f"compared compiled workflows {number}/{len(pairs)}: {pair.label} (in a worker process)")
+            return _combined(pairs, answer[1])
+        if answer[0] == "error":
+            raise answer[1]
+        return check_compiled_workflows(ctx, pairs, mode)
+
+    return Started(result, worker.end)
 
 
 CHECKS: dict[str, Check] = {
@@ -66,5 +111,6 @@ CHECKS: dict[str, Check] = {
     **security_checks.CHECKS,
     "workflows": check_compiled_workflows,
 }
-# Checks that do not depend on the install mode run once (their findings carry mode "all").
-MODELESS: frozenset[str] = frozenset({"workflows"})
+# Checks that do not depend on the install mode run once (their findings carry mode "all"), started before
+# the renders (they read none).
+MODELESS: dict[str, Starter] = {"workflows": start_compiled_workflows}

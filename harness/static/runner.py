@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gc
 import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.boundary.collector import cycle_collection_paused
 from harness.judge.decisions import KnownFinding, apply_known, group
 from harness.models import Finding, Mode, Source
 from harness.progress import Progress, silent
@@ -30,6 +28,7 @@ from harness.static.context import (
     OVERLAYS,
     Check,
     Pair,
+    Started,
     StaticContext,
     render_all,
     self_comparisons,
@@ -71,24 +70,10 @@ def run_static(selection: Selection, *, baseline_only: bool = False, self_check:
     merge-base) gives every finding its origin (harness.static.drift): the same checks run over the bases first,
     written to `<out>/bases/`; `hide_drift` leaves upstream-only findings out of static.md."""
 
-    with _fewer_collections():
+    with cycle_collection_paused():  # harness.boundary.collector: ~0.3 s of a cold run's Python CPU
         return _run_static(selection, baseline_only=baseline_only, self_check=self_check, overlays=overlays,
                            only=only, known=known, today=today, bases=bases, hide_drift=hide_drift,
                            progress=progress)
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Python's cyclic collector runs every 700 new containers and walks the young ones each time, while the
-    run builds hundreds of thousands of acyclic ones (parsed YAML, canonical views): ~0.3 s of a cold run's ~4 s
-    of Python CPU (benchmarks/RESULTS.md). Collect less often during the run; the previous thresholds come
-    back after it (reference counting frees acyclic objects as before)."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def _run_static(selection: Selection, *, baseline_only: bool, self_check: bool, overlays: tuple[str, ...],
@@ -111,24 +96,23 @@ def _run_static(selection: Selection, *, baseline_only: bool, self_check: bool, 
             results[(name, mode.name)] = check(ctx, pairs, mode)
             timings[f"check:{name}"] = timings.get(f"check:{name}", 0.0) + time.monotonic() - check_started
 
-    modeless: dict[str, Future[Result]] = {}
-    with ThreadPoolExecutor(max_workers=1) as early:
-
-        def start_modeless() -> None:
-            """Modeless checks (compiled workflows) read no render: they run while kustomize does, from the
-            moment the trees are staged (before that they would slow the staging that kustomize waits for)."""
-            for number, (name, check) in enumerate(checks, 1):
-                if name in static_checks.MODELESS:
-                    ctx.progress(f"check {number}/{len(checks)}: {name} (started while kustomize renders)")
-                    modeless[name] = early.submit(check, ctx, pairs, selection.modes[0])
-
+    # Modeless checks (compiled workflows) read no render: started first, they run while kustomize does.
+    modeless: dict[str, Started] = {}
+    try:
+        for number, (name, _check) in enumerate(checks, 1):
+            if name in static_checks.MODELESS:
+                ctx.progress(f"check {number}/{len(checks)}: {name} (started while kustomize renders)")
+                modeless[name] = static_checks.MODELESS[name](ctx, pairs, selection.modes[0])
         # Each install's schema report is cached per render pair; computing it as soon as the render exists
         # overlaps it with the other renders' kustomize processes, and the check reads the cache.
         warm = (lambda install: ctx.validator.validate_install(install, selection.cache_dir)) \
             if any(name == "validate" for name, _ in checks) else None
-        render_all(ctx, overlays, then=warm, mode_done=mode_checks, staged=start_modeless)
+        render_all(ctx, overlays, then=warm, mode_done=mode_checks)
         timings["render"] = time.monotonic() - started
         findings, data = _collect(ctx, checks, modeless, results, timings)
+    finally:
+        for early in modeless.values():
+            early.end()
     omitted = 0
     if self_check:
         kept = self_comparisons(findings)
@@ -175,7 +159,7 @@ def _base_findings(selection: Selection, bases: dict[str, Source], **options: An
     return run_static(swapped, **options).findings
 
 
-def _collect(ctx: StaticContext, checks: list[tuple[str, Check]], modeless: dict[str, Future[Result]],
+def _collect(ctx: StaticContext, checks: list[tuple[str, Check]], modeless: dict[str, Started],
              results: dict[tuple[str, str], Result], timings: dict[str, float]) -> tuple[list[Finding], dict[str, Any]]:
     """Findings and data of every check in registry order, each mode in selection order (the order they had
     when the checks ran one after the other); a modeless check's result comes from its early start (its

@@ -21,13 +21,17 @@ import hashlib
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
+from harness import diff as harness_diff
+from harness import models as harness_models
+from harness.boundary.collector import cycle_collection_paused
+from harness.boundary.worker import reply
 from harness.diff import Named, walk
 from harness.errors import SourceError
 from harness.manifests.yamlload import load_all
@@ -90,12 +94,13 @@ class WorkflowFileError(SourceError):
 # --------------------------------------------------------------------------------------------- loading
 
 
-def load_workflow(path: Path | str) -> dict[str, Any]:
-    """One Argo Workflow from a YAML file; anything else is a WorkflowFileError naming the file."""
+def load_workflow(path: Path | str, plain_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """One Argo Workflow from a YAML file; anything else is a WorkflowFileError naming the file.
+    `plain_tags`: the run's memo of resolved plain scalars (harness.manifests.yamlload.load_all)."""
     path = Path(path)
     try:
         # libyaml's events straight into objects (harness.manifests.yamlload): ~2.5x faster than CSafeLoader
-        docs = [doc for doc in load_all(path.read_text()) if doc is not None]
+        docs = [doc for doc in load_all(path.read_text(), plain_tags) if doc is not None]
     except (OSError, yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WorkflowFileError(f"{path}: cannot read compiled workflow: {first}", "fix or remove the file") from None
@@ -220,7 +225,7 @@ def _scalar(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, str):
+    if isinstance(value, str) and "{{=" in value:  # both expression spellings start so (most values skip them)
         return _EXPR_INPUT.sub(r"{{inputs.parameters.\1}}", _B64_INPUT.sub(r"{{inputs.parameters.\1}}", value))
     return value
 
@@ -361,25 +366,28 @@ def _alias_hashed_parameters(workflow: dict[str, Any]) -> dict[str, Any]:
     def rename(match: re.Match[str]) -> str:
         return f"{match.group(1)}-{aliases.get(match.group(2), match.group(2))}"
 
-    # only strings naming a component or an implementation can match (most strings skip the regex)
-    return _map_strings(workflow, lambda s: _HASHED_PARAM.sub(rename, s)
-                        if "components-" in s or "implementations-" in s else s)
+    return _renamed(workflow, lambda text: _HASHED_PARAM.sub(rename, text))
 
 
-def _map_strings(value: Any, fn: Any) -> Any:
-    kind = type(value)  # exact types first: loaded YAML is plain dicts, lists and strings (the hot path)
-    if kind is str:
-        return fn(value)
-    if kind is dict:
-        return {k: _map_strings(v, fn) for k, v in value.items()}
-    if kind is list:
-        return [_map_strings(v, fn) for v in value]
+def _renamed(value: Any, rename: Callable[[str], str]) -> Any:
+    """`value` with `rename` applied to each string naming a component or an implementation (only those can
+    match `_HASHED_PARAM`); a container holding none comes back as it is, not copied. Views never mutate
+    what they are built from, so sharing it is safe."""
     if isinstance(value, str):
-        return fn(value)
+        return rename(value) if "components-" in value or "implementations-" in value else value
     if isinstance(value, dict):
-        return {k: _map_strings(v, fn) for k, v in value.items()}
+        changed: dict[Any, Any] | None = None
+        for key, item in value.items():
+            if type(item) is str and "components-" not in item and "implementations-" not in item:
+                continue  # the common case, decided without a call
+            new = _renamed(item, rename)
+            if new is not item:
+                changed = dict(value) if changed is None else changed
+                changed[key] = new
+        return value if changed is None else changed
     if isinstance(value, list):
-        return [_map_strings(v, fn) for v in value]
+        items = [_renamed(item, rename) for item in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     return value
 
 
@@ -389,28 +397,30 @@ _JSON_START = frozenset("{[")
 def _canonical_value(value: Any, memo: dict[str, Any]) -> Any:
     """Named lists keyed by name, JSON strings parsed, expressions and dependency sets in one spelling.
     `memo`: JSON text -> its canonical value (canonicalize's json_memo)."""
-    kind = type(value)
-    if kind is str and value[:1] not in _JSON_START and not value[:1].isspace():
-        return value  # the common case, decided without stripping: no JSON can start here
-    if isinstance(value, dict):
+    kind = type(value)  # exact types first: loaded YAML is plain dicts, lists and strings (~175k calls per run)
+    if kind is not dict and kind is not list and kind is not str:
+        kind = dict if isinstance(value, dict) else list if isinstance(value, list) else \
+            str if isinstance(value, str) else None
+    if kind is dict:
         # plain strings (most values) are kept inline, without a call (the walk visits ~350k values per run)
         out = {k: v if type(v) is str and v[:1] not in _JSON_START and not v[:1].isspace() else _canonical_value(v, memo)
                for k, v in value.items()}
         # Sets the compiler writes in map order: only their members matter.
-        if isinstance(out.get("dependentTasks"), list) and all(isinstance(t, str) for t in out["dependentTasks"]):
+        if "dependentTasks" in out and isinstance(out["dependentTasks"], list) \
+                and all(isinstance(t, str) for t in out["dependentTasks"]):
             out["dependentTasks"] = sorted(out["dependentTasks"])
-        for key in ("when", "depends"):  # expressions: YAML line folding may leave runs of spaces
-            if isinstance(out.get(key), str):
-                out[key] = " ".join(out[key].split())
-        if isinstance(out.get("depends"), str) and not re.search(r"\|\||[()!]", out["depends"]):
-            out["depends"] = " && ".join(sorted(term.strip() for term in out["depends"].split("&&")))
+        # expressions: YAML line folding may leave runs of spaces
+        if "when" in out and isinstance(out["when"], str):
+            out["when"] = " ".join(out["when"].split())
+        if "depends" in out and isinstance(out["depends"], str):
+            depends = " ".join(out["depends"].split())
+            if not _DEPENDS_OPERATORS.search(depends):
+                depends = " && ".join(sorted(term.strip() for term in depends.split("&&")))
+            out["depends"] = depends
         return out
-    if isinstance(value, list):
-        names = [item.get("name") for item in value if isinstance(item, dict)]
-        if value and len(names) == len(value) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-            return Named({item["name"]: _canonical_value(item, memo) for item in value})
-        return [_canonical_value(v, memo) for v in value]
-    if isinstance(value, str):
+    if kind is str:
+        if value[:1] not in _JSON_START and not value[:1].isspace():
+            return value  # the common case, decided without stripping: no JSON can start here
         stripped = value.strip()
         if stripped[:1] in "{[" and not stripped.startswith("{{"):
             if stripped in memo:
@@ -421,7 +431,16 @@ def _canonical_value(value: Any, memo: dict[str, Any]) -> Any:
                 return value
             memo[stripped] = _canonical_value(parsed, memo)
             return memo[stripped]
+        return value
+    if kind is list:
+        names = [item.get("name") for item in value if isinstance(item, dict)]
+        if value and len(names) == len(value) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+            return Named({item["name"]: _canonical_value(item, memo) for item in value})
+        return [_canonical_value(v, memo) for v in value]
     return value
+
+
+_DEPENDS_OPERATORS = re.compile(r"\|\||[()!]")  # a `depends` with these is more than a set of terms
 
 
 def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate], refs: list[_Reference],
@@ -432,14 +451,16 @@ def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate]
 
     def rewrite(value: Any, consumer: str, where: str) -> Any:
         if isinstance(value, dict):
-            return {k: rewrite(v, consumer, f"{where}.{k}" if where else k) for k, v in value.items()}
+            # strings naming no task (most values) are kept without a call or a path
+            return {k: v if type(v) is str and "tasks" not in v else rewrite(v, consumer, f"{where}.{k}" if where else k)
+                    for k, v in value.items()}
         if isinstance(value, list):
             named = all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value) and value
             return [
                 rewrite(v, consumer, f"{where}[{v['name']}]" if named else f"{where}[{i}]")
                 for i, v in enumerate(value)
             ]
-        if not isinstance(value, str):
+        if not isinstance(value, str) or "tasks" not in value:  # both reference syntaxes name `tasks`
             return value
 
         def to_parameters(match: re.Match[str]) -> str:
@@ -452,7 +473,7 @@ def _canonical_dag(template: dict[str, Any], drivers: dict[str, _DriverTemplate]
         for match in _PARAM_REF.finditer(value):
             if match.group(1) in driver_tasks:
                 refs.append(_Reference(dag_name, consumer, where, match.group(1), match.group(2), SYNTAX_PARAMETERS))
-        return _JSONPATH_REF.sub(to_parameters, value)
+        return _JSONPATH_REF.sub(to_parameters, value) if "{{=" in value else value
 
     out = dict(template)
     out["dag"] = dict(template["dag"])
@@ -490,7 +511,7 @@ def _invocations(
             bound = {**driver.input_defaults, **call_args}
 
             def resolve(value: Any, bound: dict[str, Any] = bound) -> Any:
-                if not isinstance(value, str):
+                if not isinstance(value, str) or "{{inputs.parameters." not in value:
                     return value
                 whole = _INPUT_REF.fullmatch(value)
                 if whole and whole.group(1) in bound:
@@ -515,7 +536,7 @@ def _invocations(
 
 def _rewrite_refs(value: Any) -> Any:
     """A call argument read from a driver's `outputs.result` becomes the `outputs.parameters` spelling."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "{{=" not in value:
         return value
     return _JSONPATH_REF.sub(_parameter_ref, value)
 
@@ -668,9 +689,12 @@ class WorkflowComparison:
         findings += [self._missing(name, present=self.other_variant, absent=self.base_variant)
                      for name in self.only_in_other]
         groups: dict[tuple[bool, str, str, str], list[tuple[str, Difference]]] = defaultdict(list)
+        kinds: dict[str, str] = {}  # path -> its kind: ~13k differences per run, far fewer distinct paths
         for result in self.results:
             for diff in result.differences:
-                groups[(diff.expected, diff.kind, diff.change, diff.reason)].append((result.file, diff))
+                if diff.path not in kinds:
+                    kinds[diff.path] = diff.kind
+                groups[(diff.expected, kinds[diff.path], diff.change, diff.reason)].append((result.file, diff))
         compared = len(self.results)
         for (expected, kind, change, reason), hits in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1:])):
             files = sorted({f for f, _ in hits})
@@ -735,62 +759,42 @@ class WorkflowComparison:
         }
 
 
-# Canonical views on disk are keyed by this module's code as well as the file's bytes, so a change to the
-# normalisation rules never reuses an old view.
-_CODE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).digest()
-
-
 @dataclass
 class RunViews:
     """What one run has canonicalised (StaticContext.workflow_views; nothing outlives the run): each golden's
     view by path (comparing three trees pairwise reads each file twice; within a run the goldens do not
-    change) and each JSON text's canonical value (canonicalize's json_memo). Views are never mutated."""
+    change), each JSON text's canonical value (canonicalize's json_memo) and each plain YAML scalar's tag
+    (load_workflow's plain_tags). Views are never mutated."""
 
     views: dict[str, CanonicalWorkflow] = field(default_factory=dict)
     json: dict[str, Any] = field(default_factory=dict)
+    plain_tags: dict[str, str] = field(default_factory=dict)
 
 
-def _canonical_views(directory: Path, names: list[str], cache_dir: Path | None,
-                     run: RunViews) -> dict[str, CanonicalWorkflow]:
-    """The canonical view of each golden `names` of `directory`, from the run's memo or built.
-
-    With `cache_dir`, the views this run has not built yet are kept on disk as one file, keyed by this module's
-    code and each golden's name and bytes: a warm run reads a few files instead of parsing ~400 goldens, and a
-    cold run writes a few files instead of one per golden (creating a file costs ~1 ms on a busy disk).
-    """
-    paths = {name: directory / name for name in names}
-    missing = {name: path for name, path in paths.items() if str(path.resolve()) not in run.views}
-    if missing:
-        def build() -> dict[str, CanonicalWorkflow]:
-            return {name: canonicalize(load_workflow(path), run.json) for name, path in missing.items()}
-
-        if cache_dir is None:
-            built = build()
-        else:
-            key = hashlib.sha256(_CODE_DIGEST)
-            for name, path in sorted(missing.items()):
-                key.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-            built = pickled(cache_dir / "workflows" / f"{key.hexdigest()[:32]}.pickle", build)
-        for name, path in missing.items():
-            run.views[str(path.resolve())] = built[name]
-    return {name: run.views[str(path.resolve())] for name, path in paths.items()}
+def _canonical_views(directory: Path, names: list[str], run: RunViews) -> dict[str, CanonicalWorkflow]:
+    """The canonical view of each golden `names` of `directory`, from the run's memo or built."""
+    out = {}
+    resolved = directory.resolve()
+    for name in names:
+        key = str(resolved / name)  # (a golden that is itself a symlink is still read once per run and path)
+        if key not in run.views:
+            run.views[key] = canonicalize(load_workflow(directory / name, run.plain_tags), run.json)
+        out[name] = run.views[key]
+    return out
 
 
 def compare_compiled_workflows(
     base_dir: Path | str, other_dir: Path | str, *, base_variant: str, other_variant: str, mode: str = "static",
-    cache_dir: Path | None = None, views: RunViews | None = None,
+    views: RunViews | None = None,
 ) -> WorkflowComparison:
     """Compare the compiled-workflow goldens of two KFP trees (a tree or its compiled-workflows dir each).
-
-    With `cache_dir`, the canonical views are kept on disk (keyed by content and code) for warm runs;
-    `views` (made per run) keeps what a run has already canonicalised.
-    """
+    `views` (made per run) keeps what a run has already canonicalised."""
     base, other = golden_dir(base_dir), golden_dir(other_dir)
     base_files = {p.name for p in base.glob("*.yaml")}
     other_files = {p.name for p in other.glob("*.yaml")}
     names = sorted(base_files & other_files)
     run = RunViews() if views is None else views
-    base_views, other_views = _canonical_views(base, names, cache_dir, run), _canonical_views(other, names, cache_dir, run)
+    base_views, other_views = _canonical_views(base, names, run), _canonical_views(other, names, run)
     results = []
     for name in names:
         a, b = base_views[name], other_views[name]
@@ -799,3 +803,59 @@ def compare_compiled_workflows(
         base_variant, other_variant, mode, str(base), str(other), tuple(results),
         tuple(sorted(base_files - other_files)), tuple(sorted(other_files - base_files)),
     )
+
+
+# ------------------------------------------------------------------------------- what a check reports
+
+
+PairResult = tuple[list[Finding], dict[str, Any]]  # a pair's findings and its static.json summary
+# A pair's result on disk is keyed by the code that computes it (this module, the diff walk, the Finding
+# type) as well as the goldens' names and bytes, so a change to the rules never reuses an old result.
+_CODE_DIGEST = hashlib.sha256(b"".join(hashlib.sha256(Path(file).read_bytes()).digest()
+                                       for file in (__file__, harness_diff.__file__, harness_models.__file__))).digest()
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """One pair of trees to compare, as the compiled-workflow check asks for it (picklable: a worker process
+    may serve it, `serve_pairs`)."""
+
+    base_dir: str
+    other_dir: str
+    base_variant: str
+    other_variant: str
+    mode: str
+
+    def cache_file(self, cache_dir: Path) -> Path:
+        """Where this pair's result is kept: named by the code, the pair and both trees' goldens (names and
+        bytes). Reading the goldens (~9 MB for three KFP trees) costs ~20 ms; parsing them, seconds."""
+        key = hashlib.sha256(_CODE_DIGEST)
+        key.update("\0".join((self.base_variant, self.other_variant, self.mode)).encode())
+        for tree in (self.base_dir, self.other_dir):
+            goldens = golden_dir(tree)
+            for path in sorted(goldens.glob("*.yaml")):
+                key.update(b"\1" + path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+            key.update(b"\2")
+        return cache_dir / "workflows" / f"{key.hexdigest()[:32]}.pickle"
+
+
+def pair_result(request: PairRequest, cache_dir: Path | None = None, views: RunViews | None = None) -> PairResult:
+    """The pair's findings and summary; with `cache_dir`, kept on disk for the next run (a warm run reads a
+    small file per pair instead of parsing ~400 goldens). `views` is the run's memo (RunViews)."""
+    def compute() -> PairResult:
+        comparison = compare_compiled_workflows(
+            request.base_dir, request.other_dir, base_variant=request.base_variant,
+            other_variant=request.other_variant, mode=request.mode, views=views)
+        return comparison.findings(), comparison.summary()
+
+    if cache_dir is None:
+        return compute()
+    return pickled(request.cache_file(Path(cache_dir)), compute)
+
+
+def serve_pairs(request: tuple[list[PairRequest], str | None], out: IO[bytes]) -> None:
+    """A worker's body (harness.boundary.worker): every pair's result, in order, sharing one run's views."""
+    pairs, cache_dir = request
+    views = RunViews()
+    with cycle_collection_paused():  # (harness.boundary.collector) ~0.1-0.5 s of the worker's ~1.3 s otherwise
+        reply(out, lambda: [pair_result(p, Path(cache_dir) if cache_dir else None, views) for p in pairs])
