@@ -31,13 +31,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from harness.cluster.base import ClusterHandle
 from harness.cluster.pki import SERVICE_CIDR, Pki, write_pki
 from harness.errors import ClusterError, MissingBinaryError
+
+if TYPE_CHECKING:  # imported where a plane is started: ~70 ms that `--help` and `run --plan` never need
+    import requests
 
 K8S_VERSION = "v1.34.0"  # kindest/node pinned in fixtures/variants.yaml (live.node_image)
 REQUIRED = ("etcd", "kube-apiserver")
@@ -301,6 +302,8 @@ class ControlPlane:
     # -- API helpers (the admin client certificate; kubectl is for the harness's own steps) --------------
     def _session(self) -> requests.Session:
         """One keep-alive session until `stop` (not a TLS handshake per poll and per PV)."""
+        import requests
+
         assert self.pki is not None
         if self._client is None:
             self._client = requests.Session()
@@ -326,6 +329,8 @@ class ControlPlane:
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     def _wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        import requests
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [n for n, p in self.processes if p.poll() is not None]
