@@ -71,19 +71,22 @@ WORKER_MIN_BYTES = 1 << 20
 
 
 def start_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) -> Started:
-    """`check_compiled_workflows`, started now. It reads no render, so it runs while kustomize does: in a
-    worker process (harness.boundary.worker) when the goldens are big enough, so its ~1.2 s of parsing and
-    canonicalising uses the second core instead of taking turns with this process's own Python work for the
-    GIL (the worker also reads the results a run has kept: hashing the goldens here would delay the renders). A worker's error is raised here as the in-process check
-    would raise it; a worker that fails any other way leaves the work to this process."""
-    requests = _workflow_requests(ctx, pairs)
+    """`check_compiled_workflows`, started now: it reads no render, so it runs while kustomize does.
+
+    With goldens big enough to pay for it, in a worker process (harness.boundary.worker): its ~1.2 s of parsing
+    and canonicalising then uses the second core instead of taking turns with this process's parsing,
+    validation and checks for the GIL. The worker also reads the results a run has kept (hashing the goldens
+    here would delay the first render). A worker's error is raised as the in-process check raises it; a worker
+    that fails any other way leaves the work to this process. A tree without goldens fails here, before any
+    render."""
+    asked = _workflow_requests(ctx, pairs)
     cache_dir = ctx.selection.cache_dir
-    goldens = sum(path.stat().st_size for r in requests for tree in (r.base_dir, r.other_dir)
+    goldens = sum(path.stat().st_size for r in asked for tree in (r.base_dir, r.other_dir)
                   for path in workflows.golden_dir(tree).glob("*.yaml"))
     if goldens < WORKER_MIN_BYTES or available_cores() < 2 or not sys.executable:
         return Started(lambda: check_compiled_workflows(ctx, pairs, mode))
     try:
-        worker = Worker("harness.static.workflows:serve_pairs", (requests, str(cache_dir) if cache_dir else None))
+        worker = Worker("harness.static.workflows:serve_pairs", (asked, str(cache_dir) if cache_dir else None))
     except OSError:  # no process to be had (fork limits, memory): this process compares them
         return Started(lambda: check_compiled_workflows(ctx, pairs, mode))
 
@@ -91,7 +94,7 @@ def start_compiled_workflows(ctx: StaticContext, pairs: list[Pair], mode: Mode) 
         answer = worker.finish(read_reply)
         if answer[0] == "ok":
             for number, pair in enumerate(pairs, 1):
-                ctx.progress(f"compared compiled workflows {number}/{len(pairs)}: {pair.label} (in a worker process)")
+                ctx.progress(f"compared compiled workflows {number}/{len(pairs)}: {pair.label} (in a worker)")
             return _combined(pairs, answer[1])
         if answer[0] == "error":
             raise answer[1]
