@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,14 @@ def quick_calm_config(directory: Path) -> Path:
     path = directory / "variants.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def gone(child: subprocess.Popen) -> bool:
+    """Ended and reaped: no process, not even a zombie, holds its pid (a worker process the harness started)."""
+    if child.returncode is None:
+        return False
+    try:
+        os.kill(child.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False

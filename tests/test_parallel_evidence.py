@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from harness.evidence.compact import read_evidence
 from harness.evidence.parallel import iter_evidence
 from harness.report.signoff import load_bundles
 from tests.factory import VARIANT_DRIVER, condition_shapes
+from tests.livefakes import gone
 from tests.test_compact_evidence import _leaky, _write
 
 
@@ -65,15 +65,8 @@ def _message(run) -> str:
     return str(caught.value)
 
 
-def _gone(worker: parallel._Worker) -> bool:
-    """Ended and reaped (no process, not even a zombie, holds its pid)."""
-    if worker.child.returncode is None:
-        return False
-    try:
-        os.kill(worker.child.pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _gone(worker) -> bool:
+    return gone(worker.child)
 
 
 def test_real_workers_yield_the_serial_evidence_in_the_serial_order(tmp_path: Path, shapes, started) -> None:

@@ -6,7 +6,6 @@ whatever ends a static run ends its worker; small goldens never start one."""
 from __future__ import annotations
 
 import gc
-import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from harness.selection import Selection
 from harness.static import registry
 from harness.static import runner as static_runner
 from harness.static.context import StaticContext, variant_pairs
+from tests.livefakes import gone
 from tests.test_workflows import GOLDENS, _task, _workflow, _write_tree
 
 VARIANTS = ("driver-pod", "central-driver")
@@ -58,14 +58,8 @@ def workers(monkeypatch) -> _Started:
     return found
 
 
-def _gone(worker: worker_module.Worker) -> bool:
-    if worker.child.returncode is None:
-        return False
-    try:
-        os.kill(worker.child.pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _gone(worker) -> bool:
+    return gone(worker.child)
 
 
 def _small_trees(tmp_path: Path, edit: bool = False) -> dict[str, Path]:

@@ -173,11 +173,11 @@ class Renderer:
         self._stage(Path(tree).resolve())
 
     def _stage(self, tree: Path) -> _Staged:
-        """The tree's kustomize parts copied once (per content) with remote bases pointed at the mirror.
+        """The tree's kustomize parts staged once (per content) with remote bases pointed at the mirror.
 
-        Staged copies live in the cache, keyed by the tree's digest and the mirror's location, so each tree
-        is copied once per cache rather than once per render; a finished stage carries `staged.json` (the
-        mirror paths its kustomizations reference), written last.
+        Stages live in the cache, keyed by the tree's digest and the mirror's location, so each tree is staged
+        once per cache rather than once per render; a finished stage carries `staged.json` (the mirror paths its
+        kustomizations reference, and each file's inode, mtime and size: `_files_unchanged`), written last.
         """
         tree_digest = self.tree_digest(tree)
         where = hashlib.sha256(str(self.mirror or "online").encode()).hexdigest()[:8]
