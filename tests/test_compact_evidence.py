@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.boundary import redact
 from harness.boundary.redact import find_secrets
 from harness.errors import BundleError
 from harness.evidence import compact, logs
@@ -163,6 +164,43 @@ def test_batched_credential_scan_finds_what_each_file_scan_finds(tmp_path: Path,
     expected = {name: find_secrets(bundle.read_text(name)) for name in sorted(bundle.files)}
     assert read_evidence(target).scan.secrets == {name: hits for name, hits in expected.items() if hits}
     assert len([hits for hits in expected.values() if hits]) == 1
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 7, 64])
+def test_the_windowed_hint_test_answers_as_the_whole_lowered_text(monkeypatch, window: int) -> None:
+    """`may_hold_secrets` lowers a window at a time (a big log needs no lowered copy of itself): a hint across
+    any window boundary, in any case, next to characters that lowering lengthens, is still found."""
+    monkeypatch.setattr(redact, "HINT_WINDOW", window)
+    texts = ["", "x", "no hint here at all", "Authorization: x", "aUtHoRiZ", "xx PRIVATE KEY", "ḯtoken",
+             "İİİ passw", "İ" * 9 + "SeCrEt", "akI", "ak\u0130a", "ACCESS_KEY", "eYj0", "to ken", "\u2028bearer\u2028"]
+    texts += [t * 3 for t in texts] + ["a" * n + "bEaReR" + "b" * m for n in range(9) for m in range(3)]
+    for text in texts:
+        expected = any(hint in text.lower() for hint in redact.CREDENTIAL_HINTS)
+        assert redact.may_hold_secrets(text) is expected, (window, text)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10])
+def test_a_logs_lines_split_a_piece_at_a_time_are_splitlines(monkeypatch, size: int) -> None:
+    """A log's lines are split a piece at a time (a 100 MB log is never a list of all its lines): pieces end
+    after a "\n", so "\r\n", a lone "\r", form feeds and Unicode line separators split as `splitlines` does."""
+    monkeypatch.setattr(logs, "SPLIT_CHARS", size)
+    texts = ["", "\n", "a", "a\n", "a\r\nb", "a\rb\r\n\r\nc\n", "x\x0by\x0cz\x1cw\x85v\u2028u\u2029t\n\n",
+             "\r", "\r\n", "line one\nline two\r\nline three\rfour\n", "E0101 first\nW0101 second\n" * 5]
+    for text in texts:
+        assert list(logs._lines_of(text)) == text.splitlines(), (size, text)
+
+
+def test_a_promised_driver_log_of_only_whitespace_holds_no_text(tmp_path: Path, shapes) -> None:
+    """The driver-log check reads "has text" from the bytes it no longer keeps: a whitespace-only promised log
+    is no text, as in the whole read."""
+    def blank(data, files):
+        for name in data["driver_logs"]["files"]:
+            files[name] = " \n\t\r\n"
+
+    target = _write(tmp_path, shapes, "central-driver", blank)
+    found = read_evidence(target)
+    assert found.scan.driver_logs_listed and not found.scan.driver_logs_have_text
+    assert found == evidence_of(read_bundle(target))
 
 
 def test_reading_evidence_leaves_the_cycle_collector_as_it_found_it(tmp_path: Path, shapes) -> None:

@@ -60,11 +60,22 @@ def redact_value(value: Any, known_secrets: Sequence[str] = ()) -> Any:
     return value
 
 
+# `may_hold_secrets` lowers this many characters at a time, not the whole text: a 100 MB log needs no 100 MB
+# lowered copy (the report reads two big bundles at once; their transients add up).
+HINT_WINDOW = 1 << 20
+_HINT_OVERLAP = max(map(len, CREDENTIAL_HINTS)) - 1
+
+
 def may_hold_secrets(text: str) -> bool:
-    """False when no credential pattern can match `text` (it has none of CREDENTIAL_HINTS). A hint of one of
-    several texts is still there once they are joined with newlines, so one call can clear a whole batch."""
-    lowered = text.lower()
-    return any(hint in lowered for hint in CREDENTIAL_HINTS)
+    """False when no credential pattern can match `text` (it has none of CREDENTIAL_HINTS in `text.lower()`).
+    A hint of one of several texts is still there once they are joined with newlines, so one call can clear a
+    whole batch. Windows overlap by the longest hint less one character: lowering never makes a character
+    shorter, so a hint in the lowered text comes from at most that many characters of one window."""
+    for start in range(0, len(text) or 1, HINT_WINDOW):
+        window = text[start:start + HINT_WINDOW + _HINT_OVERLAP].lower()
+        if any(hint in window for hint in CREDENTIAL_HINTS):
+            return True
+    return False
 
 
 def find_secrets(text: str) -> list[tuple[str, str, int]]:

@@ -327,7 +327,9 @@ def verified_files(target: Path, files: Mapping[str, str]) -> Iterator[tuple[str
             if _sha256(body) != digest:
                 raise BundleError(f"{target}: file {name} does not match its sha256 in bundle.json",
                                   "the bundle was modified after collection; re-collect it")
-            yield name, body
+            handed = [(name, body)]
+            del body  # (a generator keeps its locals while suspended: the reader decides how long a big file lives)
+            yield handed.pop()
     finally:
         if relative:
             os.close(base)

@@ -101,13 +101,15 @@ class FileScan:
 BATCH_BYTES = 1 << 20  # raw files are cleared of credentials a batch of about this many bytes at a time
 
 
-def _batches(files: Iterable[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes, str]]]:
-    """(name, content, text) of the files, in order, in batches of about BATCH_BYTES."""
-    batch: list[tuple[str, bytes, str]] = []
+def _batches(files: Iterable[tuple[str, bytes]]) -> Iterator[list[tuple[str, str, bool]]]:
+    """(name, text, whether it holds more than whitespace) of the files, in order, in batches of about
+    BATCH_BYTES. The bytes are dropped once decoded: a big log is held once, as text, not twice."""
+    batch: list[tuple[str, str, bool]] = []
     size = 0
     for name, body in files:
-        batch.append((name, body, body.decode("utf-8", errors="replace")))
         size += len(body)
+        batch.append((name, body.decode("utf-8", errors="replace"), bool(body) and not body.isspace()))
+        del body
         if size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -122,15 +124,15 @@ def _scan(files: Iterable[tuple[str, bytes]], data: Mapping[str, Any], listed: I
     classify = LogClasses(scrub).of  # one per bundle: its memo of recurring lines ends with the bundle
     for batch in _batches(files):
         # one hint test for the whole batch: most logs hold no credential-like word at all
-        suspect = may_hold_secrets("\n".join(text for _, _, text in batch))
-        for name, body, text in batch:
+        suspect = may_hold_secrets("\n".join(text for _, text, _ in batch))
+        for name, text, nonblank in batch:
             hits = find_secrets(text) if suspect else None
             if hits:
                 scan.secrets[name] = hits
             if name.endswith(".log"):
                 for cls in classify(text):
                     scan.classes.setdefault(cls, []).append(name)
-            if name in promised and body.strip():
+            if name in promised and nonblank:
                 scan.driver_logs_have_text = True
     scan.inline_secrets = find_secrets(inline)
     present = set(listed)

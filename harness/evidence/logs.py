@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 from harness.evidence.normalize import Scrubber
 
@@ -117,7 +118,7 @@ class LogClasses:
         """The classes of one log's error and warning lines; other lines are skipped without parsing."""
         classes: set[str] = set()
         lines, timestamp = self._lines, K8S_TIMESTAMP.match
-        for line in text.splitlines():
+        for line in _lines_of(text):
             if line[:1].isdigit():
                 cut = timestamp(line)
                 if cut:
@@ -131,6 +132,21 @@ class LogClasses:
             if found:
                 classes.add(found)
         return classes
+
+
+SPLIT_CHARS = 1 << 20  # a log's lines are split this many characters (and up to the next "\n") at a time
+
+
+def _lines_of(text: str) -> Iterator[str]:
+    """`text.splitlines()`, a piece at a time: each piece ends just after a "\n" (which ends a line whatever
+    precedes it, "\r" included), so the lines are the same, and a 100 MB log is never held as a list of all
+    its lines besides its text."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + SPLIT_CHARS)
+        end = len(text) if end < 0 else end + 1
+        yield from text[start:end].splitlines()
+        start = end
 
 
 def log_classes(text: str, scrub: Scrubber) -> set[str]:
