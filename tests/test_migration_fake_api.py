@@ -22,7 +22,7 @@ from harness.live.migration import MigrationRun
 from harness.live.session import LiveOptions, pair_inputs
 from harness.models import Scenario
 from harness.plan.build import PlanOptions
-from harness.plan.migration import DELETED_BY_SYNC, build_migration_plan, validate_record, verdict
+from harness.plan.migration import DELETED_BY_SYNC, build_migration_plan, plural, validate_record, verdict
 from harness.testing.fakeapi import FakeCluster, rfc3339
 from harness.testing.fakerun import simulate
 from tests.livefakes import DRIVER_IMAGES, selection_for, shared_cache
@@ -135,3 +135,14 @@ def test_migration_fake_api_orphan_lookup_reports_what_the_profile_sync_removed(
     assert removed == {o["subject"] for o in synced}
     left = {f.subject for f in findings if f.id == "migration.orphan" and f.severity.value == "warning"}
     assert left >= {o["subject"] for o in kept}
+
+
+def test_the_fake_api_stores_each_kind_under_the_resource_name_apimachinery_guesses() -> None:
+    """`plural` is apimachinery's UnsafeGuessKindToResource (restmapper.go): -s -> -ses, -y -> -ies, `endpoints`
+    unchanged; the fake API keys objects by it, so the live tier's orphan lookups find what was added."""
+    guesses = {"ConfigMap": "configmaps", "NetworkPolicy": "networkpolicies", "Ingress": "ingresses",
+               "Endpoints": "endpoints", "EndpointSlice": "endpointslices", "Role": "roles", "Workflow": "workflows"}
+    assert {kind: plural(kind) for kind in guesses} == guesses
+    fake = FakeCluster()
+    fake.add({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "ml-pipeline", "namespace": "kubeflow"}})
+    assert [o["metadata"]["name"] for o in fake.objects_of("v1", "endpoints", "kubeflow")] == ["ml-pipeline"]

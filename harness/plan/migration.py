@@ -75,8 +75,13 @@ RESYNC_ANNOTATION = "kfp-conformance/profile-resync"
 
 
 def plural(kind: str) -> str:
-    """Kubernetes' plural for the built-in kinds orphans have (ConfigMap, Role, NetworkPolicy...)."""
+    """A kind's REST resource name as apimachinery guesses it (ConfigMap -> configmaps, NetworkPolicy ->
+    networkpolicies, Endpoints -> endpoints): `UnsafeGuessKindToResource` with its `unpluralizedSuffixes`,
+    kubernetes staging/src/k8s.io/apimachinery/pkg/api/meta/restmapper.go. Servers declare the real names in
+    discovery; the guess holds for the built-in kinds orphans have."""
     lower = kind.lower()
+    if lower.endswith("endpoints"):
+        return lower
     if lower.endswith("y"):
         return lower[:-1] + "ies"
     return lower + ("es" if lower.endswith("s") else "s")
