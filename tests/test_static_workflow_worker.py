@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 from harness.models import Source
 from harness.render.kustomize import Renderer
 from harness.selection import Selection
-from harness.static import registry
+from harness.static import registry, workflows
 from harness.static import runner as static_runner
 from harness.static.context import StaticContext, variant_pairs
 from tests.livefakes import gone
@@ -71,7 +71,7 @@ def _small_trees(tmp_path: Path, edit: bool = False) -> dict[str, Path]:
 
 
 def test_a_real_worker_gives_the_in_process_result_on_the_real_trees(kfp_trees: Path, tmp_path: Path,
-                                                                      workers) -> None:
+                                                                      workers, monkeypatch) -> None:
     trees = {name: kfp_trees / name for name in VARIANTS}
     ctx = _context(trees, tmp_path, "cache-worker")
     pairs = variant_pairs(ctx.selection)
@@ -83,7 +83,11 @@ def test_a_real_worker_gives_the_in_process_result_on_the_real_trees(kfp_trees: 
     here = registry.check_compiled_workflows(_context(trees, tmp_path, "cache-here"), pairs, mode)
     assert _as_dicts(in_worker) == _as_dicts(here)
     assert in_worker[1]["driver-pod..central-driver"]["files_compared"] > 100
-    # what the worker kept on disk is what a warm run reads (no worker needed to read it, but one may)
+    # what the worker kept on disk is what a warm run reads, without parsing a golden
+    def no_parsing(*_args, **_kwargs):
+        raise AssertionError("the worker's kept result was not read")
+
+    monkeypatch.setattr(workflows, "load_workflow", no_parsing)
     assert _as_dicts(registry.check_compiled_workflows(ctx, pairs, mode)) == _as_dicts(here)
 
 

@@ -109,7 +109,7 @@ def _batches(files: Iterable[tuple[str, bytes]]) -> Iterator[list[tuple[str, str
     for name, body in files:
         size += len(body)
         batch.append((name, body.decode("utf-8", errors="replace"), bool(body) and not body.isspace()))
-        del body
+        del body  # not held while the batch is yielded (a generator keeps its locals while suspended)
         if size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
